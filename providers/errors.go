@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -147,7 +148,7 @@ func TransportError(provider, op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return &Error{Class: ClassRetryable, Provider: provider, Op: op, Message: transportReason(err), Err: err}
+	return &Error{Class: ClassRetryable, Provider: provider, Op: op, Message: transportReason(err), Err: redactURL(err)}
 }
 
 func transportReason(err error) string {
@@ -161,6 +162,20 @@ func transportReason(err error) string {
 		return "connection refused"
 	}
 	return "transport error"
+}
+
+// redactURL drops the query string from a *url.Error: some providers (Kandy)
+// carry keys in the query, and net/http puts the whole URL in its errors.
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u := ue.URL
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		u = u[:i] + "?…"
+	}
+	return &url.Error{Op: ue.Op, URL: u, Err: ue.Err}
 }
 
 // StatusError classifies an HTTP answer by status code alone, for the

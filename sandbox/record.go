@@ -157,3 +157,17 @@ type Fake interface {
 	// with one gets the provider's 401. A no-op for static-key providers.
 	ExpireTokens()
 }
+
+// Unreachable is the sandbox-wide rule for a destination every fake refuses
+// as an invalid recipient, each in its own provider's words: any number
+// whose digits end in "666666". Tests and demos use it to exercise
+// recipient errors with numbers that pass smsq's own validation.
+func Unreachable(number string) bool {
+	d := make([]byte, 0, len(number))
+	for i := 0; i < len(number); i++ {
+		if number[i] >= '0' && number[i] <= '9' {
+			d = append(d, number[i])
+		}
+	}
+	return len(d) >= 6 && string(d[len(d)-6:]) == "666666"
+}
