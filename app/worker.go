@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/rs/zerolog"
+
+	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/embedded"
+	"github.com/smsq/smsq/ledger"
+	"github.com/smsq/smsq/logging"
+	"github.com/smsq/smsq/mask"
+	"github.com/smsq/smsq/suppress"
+	"github.com/smsq/smsq/worker"
+)
+
+// WorkerOptions are the worker process's command-line choices.
+type WorkerOptions struct {
+	// Demo sends one message through each sandbox provider after start and
+	// logs what happens to it (embedded mode only).
+	Demo bool
+	// ReadOnlyUI makes /monitoring view-only.
+	ReadOnlyUI bool
+}
+
+// Logger builds the process logger from cfg.
+func Logger(cfg config.Config, out io.Writer) zerolog.Logger {
+	return logging.New(out, logging.Options{Format: cfg.Log.Format, Level: cfg.Log.Level, Secrets: Secrets(cfg)})
+}
+
+// RunWorker runs a worker process until ctx is done. With no Redis
+// configured it first starts the embedded Redis and provider sandbox.
+func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerOptions) error {
+	embeddedMode := cfg.Redis.Embedded()
+	cfg = Effective(cfg)
+	log := Logger(cfg, out)
+	if embeddedMode {
+		svc, err := embedded.Start(cfg.Embedded.RedisAddr, cfg.Embedded.SandboxAddr)
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		log.Info().Str("redis", cfg.Embedded.RedisAddr).Str("sandbox", svc.SandboxURL).
+			Msg("embedded mode: in-process Redis and provider sandbox (demo only; set redis.url for real use)")
+	} else if wo.Demo {
+		return fmt.Errorf("-demo needs the embedded mode: unset redis settings")
+	}
+	conn, err := Connect(cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := Ping(ctx, cfg, conn); err != nil {
+		return err
+	}
+	senders, err := Senders(cfg, conn.Redis, log)
+	if err != nil {
+		return err
+	}
+	guard, err := Guard(cfg, conn.Redis, log)
+	if err != nil {
+		return err
+	}
+	led := ledger.New(conn.Redis, LedgerOptions(cfg))
+	h := &worker.Handlers{Ledger: led, Senders: senders, Guard: guard, Suppress: suppress.New(conn.Redis, ""),
+		MaxAttempts: cfg.Send.MaxAttempts, CostBy: CostBy(cfg), Log: log}
+
+	mux := http.NewServeMux()
+	mux.Handle("/monitoring/", Monitoring(conn.Asynq, wo.ReadOnlyUI))
+	if embeddedMode {
+		log.Info().Str("url", "http://"+cfg.Worker.HTTPAddr+"/monitoring/").Msg("queue monitoring UI")
+	}
+	if wo.Demo {
+		go runDemo(ctx, cfg, conn, log)
+	}
+	log.Info().Str("providers", ProviderList(cfg.Providers.Names())).Msg("providers enabled")
+	return worker.Run(ctx, worker.ServerOptions{
+		Conn: conn.Asynq, Redis: conn.Redis, Handlers: h, Concurrency: cfg.Worker.Concurrency,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout, RetryBase: cfg.Send.RetryBase, RetryMax: cfg.Send.RetryMax,
+		HTTPAddr: cfg.Worker.HTTPAddr, Mux: mux, Log: log,
+	})
+}
+
+// Monitoring returns the asynqmon UI rooted at /monitoring, showing task
+// payloads with phone numbers masked.
+func Monitoring(conn asynq.RedisConnOpt, readOnly bool) http.Handler {
+	return asynqmon.New(asynqmon.Options{
+		RootPath:     "/monitoring",
+		RedisConnOpt: conn,
+		ReadOnly:     readOnly,
+		PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, payload []byte) string {
+			return mask.Text(string(payload))
+		}),
+		ResultFormatter: asynqmon.ResultFormatterFunc(func(_ string, result []byte) string {
+			return mask.Text(string(result))
+		}),
+	})
+}
+

@@ -1,0 +1,289 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound is returned for an id the ledger does not hold.
+var ErrNotFound = errors.New("ledger: no such message")
+
+// Record is one message as the ledger holds it.
+type Record struct {
+	ID          string       `json:"id"`
+	Provider    string       `json:"provider"`
+	To          string       `json:"to"`
+	From        string       `json:"from,omitempty"`
+	Text        string       `json:"text,omitempty"`
+	Segments    int          `json:"segments,omitempty"`
+	State       State        `json:"state"`
+	ProviderID  string       `json:"provider_id,omitempty"`
+	Attempts    int          `json:"attempts"`
+	LastError   string       `json:"last_error,omitempty"`
+	Campaign    string       `json:"campaign,omitempty"`
+	CallbackURL string       `json:"callback_url,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
+	History     []Transition `json:"history,omitempty"`
+}
+
+// Transition is one entry of a record's history.
+type Transition struct {
+	State  State     `json:"state"`
+	At     time.Time `json:"at"`
+	Source Source    `json:"source"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// Options configure a Ledger.
+type Options struct {
+	// Prefix of every key. Empty: "smsq:".
+	Prefix string
+	// Retention is how long a record is kept after reaching a final state.
+	// Zero: 7 days.
+	Retention time.Duration
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+}
+
+// Ledger reads and writes message records.
+type Ledger struct {
+	rdb redis.UniversalClient
+	o   Options
+}
+
+// New returns a Ledger on rdb.
+func New(rdb redis.UniversalClient, o Options) *Ledger {
+	if o.Prefix == "" {
+		o.Prefix = "smsq:"
+	}
+	if o.Retention <= 0 {
+		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Ledger{rdb: rdb, o: o}
+}
+
+func (l *Ledger) key(id string) string { return l.o.Prefix + "m:" + id }
+
+func (l *Ledger) pidKey(provider, pid string) string {
+	return l.o.Prefix + "pid:" + provider + ":" + pid
+}
+
+// Field names in the hash, short to keep records small.
+const (
+	fState = "st"
+	fProv  = "p"
+	fTo    = "to"
+	fFrom  = "fr"
+	fText  = "tx"
+	fSeg   = "sg"
+	fPID   = "pid"
+	fAtt   = "at"
+	fErr   = "er"
+	fCamp  = "cp"
+	fCB    = "cb"
+	fCrt   = "c"
+	fUpd   = "u"
+	fHist  = "h"
+)
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+func histEntry(s State, at time.Time, src Source, note string) string {
+	// One entry per line: state|unix-ms|source|note. Notes never hold '\n'.
+	return string(s) + "|" + ms(at) + "|" + string(src) + "|" + strings.ReplaceAll(note, "\n", " ") + "\n"
+}
+
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+// Create stores rec unless a record with its id exists. It returns the
+// stored record and whether this call created it. rec.State defaults to
+// Queued.
+func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bool, error) {
+	if rec.ID == "" {
+		return Record{}, false, errors.New("ledger: record needs an id")
+	}
+	if rec.State == "" {
+		rec.State = Queued
+	}
+	now := l.o.Now()
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = now
+	}
+	rec.UpdatedAt = now
+	note := ""
+	if rec.State == Rejected || rec.State == Failed {
+		note = rec.LastError
+	}
+	args := []any{"0", l.o.Retention.Milliseconds(),
+		fState, string(rec.State), fProv, rec.Provider, fTo, rec.To, fAtt, rec.Attempts,
+		fCrt, ms(rec.CreatedAt), fUpd, ms(rec.UpdatedAt),
+		fHist, histEntry(rec.State, now, src, note)}
+	if rec.State.Final() {
+		args[0] = "1"
+	}
+	for _, kv := range [][2]string{{fFrom, rec.From}, {fText, rec.Text}, {fPID, rec.ProviderID},
+		{fErr, rec.LastError}, {fCamp, rec.Campaign}, {fCB, rec.CallbackURL}} {
+		if kv[1] != "" {
+			args = append(args, kv[0], kv[1])
+		}
+	}
+	if rec.Segments > 0 {
+		args = append(args, fSeg, rec.Segments)
+	}
+	n, err := createScript.Run(ctx, l.rdb, []string{l.key(rec.ID)}, args...).Int()
+	if err != nil {
+		return Record{}, false, fmt.Errorf("ledger: create %s: %w", rec.ID, err)
+	}
+	if n == 1 {
+		rec.History = []Transition{{State: rec.State, At: now, Source: src, Note: note}}
+		return rec, true, nil
+	}
+	existing, err := l.Get(ctx, rec.ID)
+	return existing, false, err
+}
+
+// Get returns the record for id, or ErrNotFound.
+func (l *Ledger) Get(ctx context.Context, id string) (Record, error) {
+	m, err := l.rdb.HGetAll(ctx, l.key(id)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("ledger: get %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return Record{}, ErrNotFound
+	}
+	return decode(id, m), nil
+}
+
+func decode(id string, m map[string]string) Record {
+	r := Record{ID: id, State: State(m[fState]), Provider: m[fProv], To: m[fTo], From: m[fFrom], Text: m[fText],
+		ProviderID: m[fPID], LastError: m[fErr], Campaign: m[fCamp], CallbackURL: m[fCB]}
+	r.Attempts, _ = strconv.Atoi(m[fAtt])
+	r.Segments, _ = strconv.Atoi(m[fSeg])
+	r.CreatedAt = fromMS(m[fCrt])
+	r.UpdatedAt = fromMS(m[fUpd])
+	for _, line := range strings.Split(strings.TrimSuffix(m[fHist], "\n"), "\n") {
+		parts := strings.SplitN(line, "|", 4)
+		if len(parts) < 3 {
+			continue
+		}
+		t := Transition{State: State(parts[0]), At: fromMS(parts[1]), Source: Source(parts[2])}
+		if len(parts) == 4 {
+			t.Note = parts[3]
+		}
+		r.History = append(r.History, t)
+	}
+	return r
+}
+
+func fromMS(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// Update is what a transition changes besides the state.
+type Update struct {
+	Source Source
+	// Note goes into the history entry (a reason, a provider status word).
+	Note string
+	// ProviderID is recorded and indexed when non-empty.
+	ProviderID string
+	// Error becomes the record's last error when non-empty.
+	Error string
+	// Attempt counts one more provider call.
+	Attempt bool
+}
+
+// transitionScript: KEYS[1] record, KEYS[2] provider-id index (or "").
+// ARGV: to, allowed-from (comma list), now-ms, history entry, final?,
+// retention-ms, attempt?, pid, err.
+var transitionScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'st')
+if not cur then return {-1, ''} end
+local ok = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then ok = true end end
+if not ok then return {0, cur} end
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'u', ARGV[3])
+local h = redis.call('HGET', KEYS[1], 'h') or ''
+redis.call('HSET', KEYS[1], 'h', h .. ARGV[4])
+if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'at', 1) end
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'pid', ARGV[8]) end
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'er', ARGV[9]) end
+if ARGV[5] == '1' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+end
+if KEYS[2] ~= '' and ARGV[8] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[10], 'PX', ARGV[6])
+end
+return {1, cur}`)
+
+// Transition moves id to state to, if the state machine allows it from
+// the record's current state. It returns the updated record. A refused move
+// returns a *TransitionError (and the record as it is).
+func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) (Record, error) {
+	if !to.Valid() {
+		return Record{}, fmt.Errorf("ledger: unknown state %q", to)
+	}
+	now := l.o.Now()
+	final := "0"
+	if to.Final() {
+		final = "1"
+	}
+	att := "0"
+	if u.Attempt {
+		att = "1"
+	}
+	pidKey := ""
+	if u.ProviderID != "" {
+		rec, err := l.Get(ctx, id)
+		if err != nil {
+			return Record{}, err
+		}
+		pidKey = l.pidKey(rec.Provider, u.ProviderID)
+	}
+	retention := l.o.Retention.Milliseconds()
+	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), pidKey},
+		string(to), strings.Join(sourcesOf(to), ","), ms(now), histEntry(to, now, u.Source, u.Note),
+		final, retention, att, u.ProviderID, u.Error, id).Slice()
+	if err != nil {
+		return Record{}, fmt.Errorf("ledger: transition %s to %s: %w", id, to, err)
+	}
+	code, _ := res[0].(int64)
+	cur, _ := res[1].(string)
+	switch code {
+	case -1:
+		return Record{}, ErrNotFound
+	case 0:
+		rec, gerr := l.Get(ctx, id)
+		if gerr != nil {
+			return Record{}, gerr
+		}
+		return rec, &TransitionError{ID: id, From: State(cur), To: to}
+	}
+	return l.Get(ctx, id)
+}
+
+// ByProviderID returns the smsq id of a provider's message id.
+func (l *Ledger) ByProviderID(ctx context.Context, provider, pid string) (string, error) {
+	id, err := l.rdb.Get(ctx, l.pidKey(provider, pid)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	return id, err
+}

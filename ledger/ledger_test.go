@@ -1,0 +1,182 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/smsq/smsq/internal/redistest"
+	"github.com/smsq/smsq/ledger"
+)
+
+func setup(t *testing.T) (*ledger.Ledger, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	return ledger.New(srv.Client(), ledger.Options{}), srv
+}
+
+func TestCreateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	rec := ledger.Record{ID: "m1", Provider: "keccel", To: "+243812345678", Text: "hello"}
+	got, created, err := l.Create(ctx, rec, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, ledger.Queued, got.State)
+
+	again, created, err := l.Create(ctx, ledger.Record{ID: "m1", Provider: "sakari", To: "+34600100100", Text: "other"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.False(t, created, "an existing id returns the existing message")
+	require.Equal(t, "keccel", again.Provider)
+	require.Equal(t, "hello", again.Text)
+	require.Len(t, again.History, 1)
+	require.Equal(t, ledger.SourceProducer, again.History[0].Source)
+}
+
+func TestConcurrentCreateMakesOneRecord(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, c, err := l.Create(context.Background(), ledger.Record{ID: "same", Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+			require.NoError(t, err)
+			if c {
+				mu.Lock()
+				created++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 1, created)
+}
+
+func TestLifecycleRecordsAttemptsProviderIDAndHistory(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "m2", Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "m2", ledger.Sending, ledger.Update{Source: ledger.SourceWorker, Attempt: true})
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "m2", ledger.Queued, ledger.Update{Source: ledger.SourceWorker, Error: "keccel send: retryable (HTTP 503)"})
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "m2", ledger.Sending, ledger.Update{Source: ledger.SourceWorker, Attempt: true})
+	require.NoError(t, err)
+	rec, err := l.Transition(ctx, "m2", ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: "1000001"})
+	require.NoError(t, err)
+	require.Equal(t, ledger.Submitted, rec.State)
+	require.Equal(t, 2, rec.Attempts)
+	require.Equal(t, "1000001", rec.ProviderID)
+	require.Equal(t, "keccel send: retryable (HTTP 503)", rec.LastError)
+	var states []ledger.State
+	for _, h := range rec.History {
+		states = append(states, h.State)
+		require.False(t, h.At.IsZero())
+	}
+	require.Equal(t, []ledger.State{ledger.Queued, ledger.Sending, ledger.Queued, ledger.Sending, ledger.Submitted}, states)
+
+	id, err := l.ByProviderID(ctx, "keccel", "1000001")
+	require.NoError(t, err)
+	require.Equal(t, "m2", id)
+	_, err = l.ByProviderID(ctx, "keccel", "999")
+	require.ErrorIs(t, err, ledger.ErrNotFound)
+}
+
+func TestFinalRecordsExpireAfterRetention(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	l := ledger.New(rdb, ledger.Options{Retention: time.Hour})
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "m3", Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	ttl := rdb.PTTL(ctx, "smsq:m:m3").Val()
+	require.Less(t, ttl, time.Duration(0), "a live message never expires")
+	_, err = l.Transition(ctx, "m3", ledger.Rejected, ledger.Update{Source: ledger.SourceWorker, Error: "invalid number"})
+	require.NoError(t, err)
+	ttl = rdb.PTTL(ctx, "smsq:m:m3").Val()
+	require.Greater(t, ttl, 59*time.Minute)
+	require.LessOrEqual(t, ttl, time.Hour)
+}
+
+func TestTransitionOfUnknownID(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	_, err := l.Transition(context.Background(), "nope", ledger.Sending, ledger.Update{Source: ledger.SourceWorker})
+	require.ErrorIs(t, err, ledger.ErrNotFound)
+}
+
+// TestStateMachineEveryPair drives a real record into every state and tries
+// every target state from it, checking Redis enforces exactly the table.
+func TestStateMachineEveryPair(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	// A path from queued to each state, through allowed moves.
+	pathTo := map[ledger.State][]ledger.State{
+		ledger.Queued:     {},
+		ledger.Sending:    {ledger.Sending},
+		ledger.Submitted:  {ledger.Sending, ledger.Submitted},
+		ledger.Delivered:  {ledger.Sending, ledger.Submitted, ledger.Delivered},
+		ledger.Failed:     {ledger.Sending, ledger.Failed},
+		ledger.Expired:    {ledger.Sending, ledger.Submitted, ledger.Expired},
+		ledger.Rejected:   {ledger.Rejected},
+		ledger.Suppressed: {ledger.Suppressed},
+		ledger.Unknown:    {ledger.Sending, ledger.Unknown},
+	}
+	// want is written out independently of the implementation's table.
+	want := map[ledger.State]map[ledger.State]bool{
+		ledger.Queued:    set(ledger.Queued, ledger.Sending, ledger.Submitted, ledger.Failed, ledger.Rejected, ledger.Suppressed, ledger.Expired),
+		ledger.Sending:   set(ledger.Sending, ledger.Queued, ledger.Submitted, ledger.Failed, ledger.Rejected, ledger.Unknown),
+		ledger.Unknown:   set(ledger.Unknown, ledger.Sending, ledger.Queued, ledger.Submitted, ledger.Delivered, ledger.Failed, ledger.Expired, ledger.Rejected),
+		ledger.Submitted: set(ledger.Submitted, ledger.Delivered, ledger.Failed, ledger.Expired),
+	}
+	n := 0
+	for _, from := range ledger.States() {
+		for _, to := range ledger.States() {
+			n++
+			id := fmt.Sprintf("pair-%d", n)
+			_, _, err := l.Create(ctx, ledger.Record{ID: id, Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+			require.NoError(t, err)
+			for _, s := range pathTo[from] {
+				_, err := l.Transition(ctx, id, s, ledger.Update{Source: ledger.SourceWorker})
+				require.NoError(t, err, "path to %s via %s", from, s)
+			}
+			rec, err := l.Transition(ctx, id, to, ledger.Update{Source: ledger.SourcePoll})
+			ok := want[from][to]
+			require.Equal(t, ok, ledger.CanTransition(from, to), "%s -> %s", from, to)
+			if ok {
+				require.NoError(t, err, "%s -> %s", from, to)
+				require.Equal(t, to, rec.State)
+			} else {
+				var te *ledger.TransitionError
+				require.True(t, errors.As(err, &te), "%s -> %s must be refused, got %v", from, to, err)
+				require.Equal(t, from, rec.State, "a refused move leaves the state alone")
+				if from.Final() {
+					require.True(t, from.Final(), "final states never regress")
+				}
+			}
+		}
+	}
+	require.Equal(t, 81, n)
+}
+
+func set(ss ...ledger.State) map[ledger.State]bool {
+	m := map[ledger.State]bool{}
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
+}

@@ -1,0 +1,28 @@
+package suppress_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/smsq/smsq/internal/redistest"
+	"github.com/smsq/smsq/suppress"
+)
+
+func TestSuppressionList(t *testing.T) {
+	t.Parallel()
+	l := suppress.New(redistest.Start(t).Client(), "")
+	ctx := context.Background()
+	require.NoError(t, l.Add(ctx, "+243812345678", "+34600100100"))
+	ok, err := l.Contains(ctx, "+243812345678")
+	require.NoError(t, err)
+	require.True(t, ok)
+	many, err := l.ContainsMany(ctx, []string{"+34600100100", "+34600100101"})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, false}, many)
+	require.NoError(t, l.Remove(ctx, "+34600100100"))
+	n, err := l.Count(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+}

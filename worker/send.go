@@ -1,0 +1,200 @@
+// Package worker holds the task handlers and the worker process around
+// them: the asynq server, its HTTP endpoints and graceful shutdown.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/smsq/smsq/ledger"
+	"github.com/smsq/smsq/mask"
+	"github.com/smsq/smsq/providers"
+	"github.com/smsq/smsq/suppress"
+	"github.com/smsq/smsq/tasks"
+	"github.com/smsq/smsq/throttle"
+)
+
+// Guard decides when a provider call may run (rate limit, pauses, breaker).
+// *throttle.Guard implements it.
+type Guard interface {
+	Do(ctx context.Context, c throttle.Call, fn func(context.Context) error) error
+}
+
+// Handlers runs smsq's tasks. Every field but Log and Now is required.
+type Handlers struct {
+	Ledger   *ledger.Ledger
+	Senders  map[string]providers.Sender
+	Guard    Guard
+	Suppress *suppress.List
+	// MaxAttempts is how many provider calls a message may take.
+	MaxAttempts int
+	// CostBy maps a provider to what its rate limit counts: "request"
+	// (default), "message" or "segment".
+	CostBy map[string]string
+	// Poller schedules delivery polls after submission; nil: none.
+	Poller PollScheduler
+	Log    zerolog.Logger
+	Now    func() time.Time
+}
+
+// PollScheduler schedules the first delivery poll of a submitted message.
+type PollScheduler interface {
+	SchedulePoll(ctx context.Context, rec ledger.Record) error
+}
+
+func (h *Handlers) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// cost is how many units of the provider's rate limit one call uses.
+func (h *Handlers) cost(provider string, messages, segments int) int {
+	switch h.CostBy[provider] {
+	case "message":
+		return messages
+	case "segment":
+		if segments < messages {
+			segments = messages
+		}
+		return segments
+	}
+	return 1
+}
+
+// HandleSend sends one message and records its fate.
+func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
+	var p tasks.SendPayload
+	if err := tasks.Decode(t, &p); err != nil {
+		h.Log.Error().Err(err).Str("task_type", t.Type()).Msg("dropping undecodable send task")
+		return err
+	}
+	log := h.Log.With().Str("message_id", p.ID).Str("provider", p.Provider).Str("to", mask.Phone(p.To)).Logger()
+	rec, err := h.Ledger.Get(ctx, p.ID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		// The producer died between enqueue and record: rebuild it.
+		rec, _, err = h.Ledger.Create(ctx, ledger.Record{ID: p.ID, Provider: p.Provider, To: p.To, From: p.From,
+			Text: p.Text, CallbackURL: p.CallbackURL}, ledger.SourceWorker)
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	switch rec.State {
+	case ledger.Queued, ledger.Unknown:
+	case ledger.Sending:
+		// A previous run stopped while calling the provider (crash, kill):
+		// it may or may not have been accepted. Mark it, then send again.
+		note := "worker stopped during the provider call; sending again, the provider may receive it twice"
+		if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Unknown, ledger.Update{Source: ledger.SourceWorker, Note: note}); err != nil {
+			return fmt.Errorf("ledger: %w", err)
+		}
+		log.Warn().Msg(note)
+	default:
+		log.Debug().Str("state", string(rec.State)).Msg("already handled; nothing to do")
+		return nil
+	}
+
+	if p.Provider != "kaizala" {
+		sup, err := h.Suppress.Contains(ctx, p.To)
+		if err != nil {
+			return fmt.Errorf("suppression list: %w", err)
+		}
+		if sup {
+			_, err := h.Ledger.Transition(ctx, p.ID, ledger.Suppressed, ledger.Update{Source: ledger.SourceWorker, Note: "destination opted out"})
+			log.Info().Msg("suppressed: destination opted out")
+			return err
+		}
+	}
+
+	sender, ok := h.Senders[p.Provider]
+	if !ok {
+		msg := fmt.Sprintf("provider %q is not configured on this worker", p.Provider)
+		_, err := h.Ledger.Transition(ctx, p.ID, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: msg, Note: msg})
+		log.Error().Msg(msg)
+		return errors.Join(fmt.Errorf("%s: %w", msg, asynq.SkipRetry), err)
+	}
+
+	lane := throttle.Transactional
+	if p.Bulk {
+		lane = throttle.Bulk
+	}
+	var res providers.Result
+	called := false
+	err = h.Guard.Do(ctx, throttle.Call{Provider: p.Provider, Key: p.ID, Cost: h.cost(p.Provider, 1, rec.Segments), Lane: lane},
+		func(ctx context.Context) error {
+			if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Sending, ledger.Update{Source: ledger.SourceWorker, Attempt: true}); err != nil {
+				return fmt.Errorf("ledger: %w", err)
+			}
+			called = true
+			var err error
+			res, err = sender.Send(ctx, providers.Message{ID: p.ID, To: p.To, From: p.From, Text: p.Text,
+				Subscribers: p.Subscribers, AllSubscribers: p.AllSubscribers})
+			return err
+		})
+	return h.record(ctx, log, p.ID, called, res, err)
+}
+
+// record turns the outcome of one provider call into a ledger transition
+// and the error asynq should see.
+func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, called bool, res providers.Result, err error) error {
+	if err == nil {
+		rec, terr := h.Ledger.Transition(ctx, id, ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: res.ProviderID, Note: res.Status})
+		if terr != nil {
+			return fmt.Errorf("ledger: %w", terr)
+		}
+		log.Info().Str("provider_message_id", res.ProviderID).Int("attempts", rec.Attempts).Msg("submitted")
+		if h.Poller != nil && res.ProviderID != "" {
+			if perr := h.Poller.SchedulePoll(ctx, rec); perr != nil {
+				log.Warn().Err(perr).Msg("could not schedule delivery poll")
+			}
+		}
+		return nil
+	}
+	if errors.Is(err, context.Canceled) {
+		// Shutdown: the task goes back to the queue. A message caught in
+		// the provider call stays "sending" and is marked unknown on rerun.
+		return err
+	}
+	back := func(note string) error {
+		if !called {
+			return nil
+		}
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Queued, ledger.Update{Source: ledger.SourceWorker, Error: note, Note: note})
+		return terr
+	}
+	if wait, ok := throttle.IsSnooze(err); ok {
+		// Not a failure: rate limit, pause or open breaker. No attempt is
+		// charged by asynq (IsFailure is false).
+		log.Debug().Dur("wait", wait).Err(err).Msg("snoozed")
+		return errors.Join(err, back(err.Error()))
+	}
+	class := providers.ClassOf(err)
+	switch {
+	case class == providers.ClassRecipient || class == providers.ClassRequest:
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Rejected, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: class.String()})
+		log.Warn().Err(err).Msg("rejected by provider")
+		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
+	case class == providers.ClassAuth:
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: "credentials refused"})
+		log.Error().Err(err).Msg("provider refused the credentials; check the provider configuration")
+		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
+	}
+	rec, gerr := h.Ledger.Get(ctx, id)
+	if gerr != nil {
+		return errors.Join(err, gerr)
+	}
+	if called && rec.Attempts >= h.MaxAttempts {
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(),
+			Note: fmt.Sprintf("gave up after %d attempts", rec.Attempts)})
+		log.Error().Err(err).Int("attempts", rec.Attempts).Msg("failed: out of attempts")
+		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
+	}
+	log.Warn().Err(err).Int("attempts", rec.Attempts).Msg("send failed; will retry")
+	return errors.Join(err, back(err.Error()))
+}
