@@ -50,7 +50,7 @@
 //
 // # Using a Plan to send
 //
-// A sender submits block k from Blocks' Start on, stopping at WindowEnd and
+// A sender submits block k from its Block.Start on, stopping at WindowEnd and
 // continuing at NextAllowed when it is cut off; block k+1 waits until block
 // k is done even if its nominal start has passed. After downtime, Resume
 // gives the next block's start from the last block actually started, so

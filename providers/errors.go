@@ -201,6 +201,10 @@ func Malformed(provider, op string, status int, err error) error {
 	return &Error{Class: ClassRetryable, Provider: provider, Op: op, HTTPStatus: status, Message: "malformed response", Err: err}
 }
 
+// maxRetryAfter caps what a provider may ask for: a day is already an
+// outage, and larger values would overflow a Duration.
+const maxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when the header is absent or unreadable.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
@@ -212,11 +216,14 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
+		if secs > maxRetryAfter.Seconds() {
+			return maxRetryAfter
+		}
 		return time.Duration(secs * float64(time.Second))
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, maxRetryAfter)
 		}
 	}
 	return 0

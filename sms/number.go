@@ -126,11 +126,12 @@ func numberError(reason string) *FieldError {
 // CD yields +24381xxxxxxx (Vodacom's range, 10,000,000 numbers), ES
 // +346xxxxxxxx (100,000,000), US +14155xxxxxx (1,000,000, which includes the
 // 555 exchange); any other region varies the last 4 digits of phonenumbers'
-// example mobile number (10,000 numbers). i counts from 0.
+// example mobile number (10,000 numbers; fewer for a handful of tiny
+// territories such as TK). i counts from 0.
 //
 // Like regexp.MustCompile it panics on a caller bug: an unknown region, an i
-// outside the range above, or a region whose range has a hole (none of
-// CD, ES, US has one).
+// outside the range above, or a generated number phonenumbers rejects (the
+// CD, ES and US ranges have none; FM, NU and BQ do).
 func ExampleNumber(region string, i int) string {
 	region = strings.ToUpper(region)
 	cc := phonenumbers.GetCountryCodeForRegion(region)

@@ -184,3 +184,19 @@ func FuzzNormalizeNumber(f *testing.F) {
 		require.Equal(t, got, again, "normalising is idempotent")
 	})
 }
+
+func BenchmarkNormalizeNumber(b *testing.B) {
+	for _, bc := range []struct{ name, raw, region string }{
+		{"E164", "+243812345678", ""},
+		{"national", "081 234 5678", "CD"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := sms.NormalizeNumber(bc.raw, bc.region); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -87,3 +87,15 @@ func BenchmarkGuardDo(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRedisPing is the floor BenchmarkGuardDo is measured against: one
+// bare round trip to the same kind of Redis.
+func BenchmarkRedisPing(b *testing.B) {
+	rdb := redistest.Start(b).Client()
+	ctx := context.Background()
+	for b.Loop() {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -146,8 +146,8 @@ func (b *breaker) allow() (done func(error), until time.Time, err error) {
 	}
 	d, err := b.cb.Allow()
 	if err != nil {
-		// Open: a call in flight tripped it just now. Too many requests:
-		// half-open with all probes out; look again shortly.
+		// ErrTooManyRequests: half-open with every probe place taken.
+		// The probes finish soon; look again in a second.
 		until := now.Add(time.Second)
 		if b.state == gobreaker.StateOpen {
 			until = b.openUntil

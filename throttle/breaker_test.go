@@ -149,3 +149,12 @@ func TestBreakerIsPerProcess(t *testing.T) {
 	require.Equal(t, "open", s.Breaker.State, "but sees what worker-1 published")
 	require.Equal(t, "worker-1", s.Breaker.Worker)
 }
+
+func TestBreakerCountsAPanicAsAFailure(t *testing.T) {
+	t.Parallel()
+	b := setup(t, throttle.ProviderConfig{MinRequests: 1})
+	require.Panics(t, func() {
+		_ = b.guard.Do(context.Background(), call("m"), func(context.Context) error { panic("adapter bug") })
+	})
+	require.Equal(t, "open", b.status(t).LocalBreaker)
+}

@@ -155,8 +155,7 @@ func (g *Guard) Do(ctx context.Context, c Call, fn func(context.Context) error) 
 		}
 	}
 
-	err = fn(ctx)
-	done(err)
+	err = runReported(ctx, fn, done)
 	g.report(ctx, p)
 	if errors.Is(err, providers.ErrRateLimited) {
 		return g.rateLimited(ctx, p, err)
@@ -164,6 +163,21 @@ func (g *Guard) Do(ctx context.Context, c Call, fn func(context.Context) error) 
 	if err == nil && res.n429 > 0 {
 		g.recover(ctx, p)
 	}
+	return err
+}
+
+// runReported runs fn and reports its result to the breaker, a panic
+// included (as a failure, before the panic goes on): a lost report would
+// hold a half-open probe place for ever.
+func runReported(ctx context.Context, fn func(context.Context) error, done func(error)) error {
+	defer func() {
+		if r := recover(); r != nil {
+			done(fmt.Errorf("throttle: provider call panicked: %v", r))
+			panic(r)
+		}
+	}()
+	err := fn(ctx)
+	done(err)
 	return err
 }
 

@@ -350,17 +350,20 @@ func TestConcurrent429sEscalateOnce(t *testing.T) {
 
 func TestCancelledWhileWaitingForSlot(t *testing.T) {
 	t.Parallel()
-	b := setup(t, throttle.ProviderConfig{Rate: "1/s"})
+	// MinRequests 1: were the aborted call counted as a failure, the
+	// breaker would open.
+	b := setup(t, throttle.ProviderConfig{Rate: "1/s", MinRequests: 1})
 	require.NoError(t, b.guard.Do(context.Background(), call("a"), ok))
 
+	// Shutdown arrives while the call waits for its slot.
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	b.clock.onSleep = cancel
 	ran := false
 	err := b.guard.Do(ctx, call("b"), func(context.Context) error { ran = true; return nil })
 	require.ErrorIs(t, err, context.Canceled)
 	require.False(t, ran)
 	require.False(t, throttle.IsFailure(err))
-	require.Equal(t, "closed", b.status(t).LocalBreaker)
+	require.Equal(t, "closed", b.status(t).LocalBreaker, "an aborted wait is no provider failure")
 }
 
 func TestUnlimitedProviderRunsAtOnce(t *testing.T) {

@@ -32,6 +32,8 @@ type clock struct {
 	t      time.Time
 	frozen bool
 	slept  []time.Duration
+	// onSleep, when set, runs at the start of every Sleep.
+	onSleep func()
 }
 
 type sleptKey struct{}
@@ -55,6 +57,12 @@ func (c *clock) Set(t time.Time) {
 }
 
 func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	hook := c.onSleep
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -377,13 +377,8 @@ func (c *Client) login(ctx context.Context) (token.Token, error) {
 	if err != nil {
 		return token.Token{}, providers.Malformed(provider, opLogin, status, err)
 	}
-	if !tok.Expiry.IsZero() {
-		// Replace the token once 90 % of its life is gone (at most 5 min
-		// early). token.Source's default margin is a share of the time
-		// *remaining* at each check, which never comes before expiry.
-		life := tok.Expiry.Sub(now)
-		tok.Expiry = tok.Expiry.Add(-min(life/10, 5*time.Minute))
-	}
+	// token.Source replaces it once 90 % of its life is gone.
+	tok.Issued = now
 	ev := c.log.Debug().Str("provider", provider)
 	if !tok.Expiry.IsZero() {
 		ev = ev.Time("expires", tok.Expiry)

@@ -31,7 +31,7 @@ func fixedOptions(srvURL string) Options {
 		BaseURL:           srvURL + "/v1",
 		APIToken:          fake.DefaultAPIToken,
 		ConfigurationName: fake.DefaultConfigurationName,
-		Timeout:           2 * time.Second,
+		Timeout:           30 * time.Second,
 	}
 }
 
@@ -41,7 +41,7 @@ func loginOptions(srvURL string) Options {
 		Email:             fake.DefaultEmail,
 		Password:          fake.DefaultPassword,
 		ConfigurationName: fake.DefaultConfigurationName,
-		Timeout:           2 * time.Second,
+		Timeout:           30 * time.Second,
 	}
 }
 
@@ -883,4 +883,24 @@ func FuzzDecodeAnswer(f *testing.F) {
 		}
 		_ = cleanText(string(body))
 	})
+}
+
+// BenchmarkSendBatchPersonalised measures one full push/multiple call of
+// 1000 personalised messages against the fake on loopback.
+func BenchmarkSendBatchPersonalised(b *testing.B) {
+	f := fake.New(fake.Options{})
+	f.Recorder().KeepMessages(false)
+	f.Recorder().MaxRequests = 1
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := New(fixedOptions(srv.URL), providers.Deps{})
+	require.NoError(b, err)
+	ms := personalised(1000, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.SendBatch(context.Background(), ms); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(ms))/b.Elapsed().Seconds(), "msgs/s")
 }

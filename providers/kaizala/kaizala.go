@@ -222,6 +222,9 @@ func (c *Client) endpoint(tok token.Token) string {
 // token, so that other workers reading the token go straight to the new
 // endpoint. Workers already holding the token learn it from their own 308.
 func (c *Client) adoptEndpoint(ctx context.Context, tok token.Token, from, to string) {
+	if from == to {
+		return // a 308 to itself: the retry will say so
+	}
 	c.mu.Lock()
 	delete(c.moved, to) // an endpoint may move back
 	c.moved[from] = to

@@ -30,7 +30,7 @@ func sandboxOptions(url string) Options {
 		ApplicationID:     fake.DefaultApplicationID,
 		ApplicationSecret: fake.DefaultApplicationSecret,
 		RefreshToken:      fake.DefaultRefreshToken,
-		Timeout:           2 * time.Second,
+		Timeout:           10 * time.Second,
 	}
 }
 
@@ -613,5 +613,25 @@ func FuzzDecodeToken(f *testing.F) {
 		}
 		var pe *providers.Error
 		require.True(t, errors.As(err, &pe), "every failure is a *providers.Error")
+	})
+}
+
+func BenchmarkSend(b *testing.B) {
+	f := fake.New(fake.Options{})
+	f.Recorder().KeepMessages(false)
+	f.Recorder().MaxRequests = 1
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	c, err := New(sandboxOptions(srv.URL), providers.Deps{})
+	require.NoError(b, err)
+	msg := providers.Message{To: fake.DefaultGroup, Text: "benchmark"}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Send(context.Background(), msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }

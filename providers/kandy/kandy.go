@@ -174,8 +174,8 @@ func New(o Options, d providers.Deps) (*Client, error) {
 }
 
 // refreshBefore replaces a token when a tenth of its assumed lifetime (at
-// most 5 minutes) is left. token.Config's own default measures a tenth of
-// the time *remaining*, which never comes before expiry.
+// most 5 minutes) is left. It is set explicitly so that the window follows
+// token_ttl whatever token.Config's default is.
 func refreshBefore(ttl time.Duration) time.Duration {
 	return min(ttl/10, 5*time.Minute)
 }

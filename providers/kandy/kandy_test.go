@@ -35,7 +35,7 @@ func options(srv *httptest.Server) Options {
 		DomainAPISecret: fake.DefaultDomainAPISecret,
 		UserID:          fake.DefaultUserID,
 		Source:          sender,
-		Timeout:         2 * time.Second,
+		Timeout:         10 * time.Second,
 	}
 }
 

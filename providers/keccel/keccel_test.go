@@ -41,7 +41,7 @@ func startFake(t testing.TB, o fake.Options) (*fake.Server, string) {
 
 func newClient(t testing.TB, base string, mutate ...func(*Options)) *Client {
 	t.Helper()
-	o := Options{BaseURL: base, Token: fake.DefaultToken, From: "SMSQ", Timeout: 2 * time.Second}
+	o := Options{BaseURL: base, Token: fake.DefaultToken, From: "SMSQ", Timeout: 10 * time.Second}
 	for _, m := range mutate {
 		m(&o)
 	}

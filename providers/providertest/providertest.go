@@ -26,7 +26,7 @@ type Env struct {
 type Options struct {
 	// BadCredentials: configure the adapter with credentials the fake refuses.
 	BadCredentials bool
-	// Timeout is the adapter's HTTP timeout. Zero: 2 s.
+	// Timeout is the adapter's HTTP timeout. Zero: the harness's choice.
 	Timeout time.Duration
 	// Store is the token store the adapter uses. Nil: its own memory store.
 	Store token.Store

@@ -146,7 +146,8 @@ func (c *Client) fetchToken(ctx context.Context) (token.Token, error) {
 	if !ok {
 		exp = now.Add(defaultTokenLife)
 	}
-	t := token.Token{Value: tr.AccessToken, Expiry: refreshAt(now, exp)}
+	// token.Source replaces it once 90 % of its life is gone.
+	t := token.Token{Value: tr.AccessToken, Expiry: exp, Issued: now}
 	c.log.Debug().Time("expires", exp).Bool("exp_claim", ok).Msg("access token fetched")
 	return t, nil
 }
@@ -164,22 +165,6 @@ func jwtExpiry(tok string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return exp.Time, true
-}
-
-// refreshAt brings the expiry forward by a tenth of the token's remaining
-// life (at most five minutes), so the token is replaced before Sakari starts
-// refusing it. token.Source's own default margin is a tenth of the life left
-// at each check, which shrinks to nothing, so it cannot be relied on here.
-func refreshAt(now, exp time.Time) time.Time {
-	life := exp.Sub(now)
-	if life <= 0 {
-		return exp
-	}
-	margin := life / 10
-	if margin > 5*time.Minute {
-		margin = 5 * time.Minute
-	}
-	return exp.Add(-margin)
 }
 
 // call performs one authenticated API call. in, when not nil, is sent as the

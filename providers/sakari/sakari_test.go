@@ -70,7 +70,7 @@ func newSetup(t *testing.T, so setupOptions) *setup {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	o := Options{BaseURL: srv.URL, ClientID: fake.DefaultClientID, ClientSecret: fake.DefaultClientSecret,
-		AccountID: fake.DefaultAccountID, Timeout: 5 * time.Second}
+		AccountID: fake.DefaultAccountID, Timeout: 10 * time.Second}
 	if so.fake.ClientID != "" {
 		o.ClientID, o.ClientSecret, o.AccountID = so.fake.ClientID, so.fake.ClientSecret, so.fake.AccountID
 	}
@@ -849,4 +849,47 @@ func FuzzDecodeResponses(f *testing.F) {
 		_, _ = jwtExpiry(string(body))
 		_ = redact(string(body))
 	})
+}
+
+func benchSetup(b *testing.B) *Client {
+	f := fake.New(fake.Options{Balance: 1e12})
+	b.Cleanup(f.Close)
+	f.Recorder().KeepMessages(false)
+	f.Recorder().MaxRequests = 1
+	srv := httptest.NewServer(f)
+	b.Cleanup(srv.Close)
+	c, err := New(Options{BaseURL: srv.URL, ClientID: fake.DefaultClientID, ClientSecret: fake.DefaultClientSecret,
+		AccountID: fake.DefaultAccountID, MaxBatch: 1000}, providers.Deps{})
+	require.NoError(b, err)
+	return c
+}
+
+// BenchmarkSend is one message per call; BenchmarkSendBatch1000 sends 1000
+// contacts in one call (report messages/s with -benchtime and ns/op).
+func BenchmarkSend(b *testing.B) {
+	c := benchSetup(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Send(ctx, providers.Message{To: number(i % 1000000), Text: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSendBatch1000(b *testing.B) {
+	c := benchSetup(b)
+	ctx := context.Background()
+	ms := make([]providers.Message, 1000)
+	for i := range ms {
+		ms[i] = providers.Message{To: number(i), Text: "bench"}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := c.SendBatch(ctx, ms)
+		if err != nil || res[999].Err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(ms))/b.Elapsed().Seconds(), "msgs/s")
 }

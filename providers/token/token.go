@@ -23,6 +23,8 @@ type Token struct {
 	// Expiry is when the provider stops accepting Value; zero when unknown
 	// (the token is used until refused).
 	Expiry time.Time `json:"e,omitempty"`
+	// Issued is when smsq fetched the token; set by Source.
+	Issued time.Time `json:"i,omitempty"`
 	// Extra holds data issued with the token that calls need, e.g. Kaizala's
 	// endpointUrl or Kandy's device id.
 	Extra map[string]string `json:"x,omitempty"`
@@ -59,7 +61,7 @@ type Config struct {
 	// Store shares tokens between processes. Nil: in-process memory.
 	Store Store
 	// RefreshBefore is how long before Expiry a token is replaced.
-	// Zero: 10 % of its remaining lifetime, at most 5 minutes.
+	// Zero: 10 % of its lifetime (Expiry - Issued), at most 5 minutes.
 	RefreshBefore time.Duration
 	// LockTTL bounds how long one process may hold the fetch lease; others
 	// wait at most this long before fetching themselves. Zero: 15 s.
@@ -113,9 +115,9 @@ func (s *Source) fresh(t Token) bool {
 	now := s.cfg.Now()
 	early := s.cfg.RefreshBefore
 	if early <= 0 {
-		early = t.Expiry.Sub(now) / 10
-		if early > 5*time.Minute {
-			early = 5 * time.Minute
+		early = time.Minute
+		if !t.Issued.IsZero() {
+			early = min(t.Expiry.Sub(t.Issued)/10, 5*time.Minute)
 		}
 	}
 	return now.Before(t.Expiry.Add(-early))
@@ -169,6 +171,9 @@ func (s *Source) load(ctx context.Context) (Token, error) {
 			t, err := s.cfg.Fetch(ctx)
 			if err != nil {
 				return Token{}, err
+			}
+			if t.Issued.IsZero() {
+				t.Issued = s.cfg.Now()
 			}
 			var ttl time.Duration
 			if !t.Expiry.IsZero() {
@@ -226,5 +231,9 @@ func (s *Source) Use(ctx context.Context, call func(Token) error) error {
 	if t, err = s.Get(ctx); err != nil {
 		return err
 	}
-	return call(t)
+	if err = call(t); errors.Is(err, ErrRejected) {
+		// Refused twice: drop this one too so the next call starts afresh.
+		_ = s.Invalidate(ctx, t)
+	}
+	return err
 }

@@ -163,3 +163,19 @@ func TestRedisLockIsExclusive(t *testing.T) {
 	_, ok, _ = st.Lock(ctx, "l", time.Minute)
 	require.True(t, ok)
 }
+
+func TestDefaultRefreshMarginIsATenthOfTheLifetime(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	iss := &issuer{ttl: 20 * time.Minute, clk: clk}
+	src := token.NewSource(token.Config{Key: "p:1", Fetch: iss.fetch, Now: clk.Now})
+	ctx := context.Background()
+	tok, _ := src.Get(ctx)
+	require.Equal(t, "tok-1", tok.Value)
+	clk.Add(17*time.Minute + 59*time.Second)
+	tok, _ = src.Get(ctx)
+	require.Equal(t, "tok-1", tok.Value, "more than 2 minutes (a tenth) left")
+	clk.Add(2 * time.Second)
+	tok, _ = src.Get(ctx)
+	require.Equal(t, "tok-2", tok.Value, "inside the last tenth: replaced before it expires")
+}

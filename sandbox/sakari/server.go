@@ -76,7 +76,8 @@ type Options struct {
 	// Now is the clock for tokens and message status. Default: time.Now.
 	// Webhooks are timed on the wall clock.
 	Now func() time.Time
-	// HookClient posts webhook events. Default: a client with a 5s timeout.
+	// HookClient posts webhook events. Default: a client of the Server's
+	// own, with a 5s timeout, whose connections Close releases.
 	HookClient *http.Client
 	// HookAttempts is how many times an event is posted before it is
 	// dropped (non-2xx or no answer). Default (0): 3.
@@ -113,9 +114,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.HookClient == nil {
-		o.HookClient = &http.Client{Timeout: 5 * time.Second}
 	}
 	if o.HookAttempts <= 0 {
 		o.HookAttempts = 3
@@ -163,7 +161,11 @@ func New(o Options) *Server {
 		contacts: map[string]string{},
 		convs:    map[string]string{},
 	}
-	s.hooks = newDispatcher(o.HookClient, o.HookAttempts, s.event)
+	hc, owned := o.HookClient, false
+	if hc == nil {
+		hc, owned = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}, true
+	}
+	s.hooks = newDispatcher(hc, owned, o.HookAttempts, s.event)
 	return s
 }
 

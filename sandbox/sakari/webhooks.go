@@ -192,6 +192,7 @@ func (s *Server) event(id string) ([]byte, []string) {
 // goroutine and a few posting workers, started on first use.
 type dispatcher struct {
 	client   *http.Client
+	owned    bool // client is ours: close its idle connections on close
 	attempts int
 	build    func(id string) ([]byte, []string)
 
@@ -208,9 +209,9 @@ type dispatcher struct {
 
 const hookWorkers = 4
 
-func newDispatcher(c *http.Client, attempts int, build func(string) ([]byte, []string)) *dispatcher {
+func newDispatcher(c *http.Client, owned bool, attempts int, build func(string) ([]byte, []string)) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &dispatcher{client: c, attempts: attempts, build: build,
+	return &dispatcher{client: c, owned: owned, attempts: attempts, build: build,
 		wake: make(chan struct{}, 1), jobs: make(chan string), ctx: ctx, cancel: cancel}
 }
 
@@ -245,6 +246,9 @@ func (d *dispatcher) close() {
 	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
+	if d.owned {
+		d.client.CloseIdleConnections()
+	}
 }
 
 func (d *dispatcher) loop() {
