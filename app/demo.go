@@ -60,5 +60,5 @@ func runDemo(ctx context.Context, cfg config.Config, conn *Conn, log zerolog.Log
 				Msg("demo: message settled")
 		}
 	}
-	log.Info().Msg("demo: done. Try: go run ./cmd/enqueue send --provider keccel --to +243812345678 --text hello")
+	log.Info().Msg("demo: done. In another terminal: go run ./cmd/enqueue send --provider keccel --to <number in E.164> --text hello")
 }

@@ -155,7 +155,7 @@ func TestSameIDTwiceSendsOnce(t *testing.T) {
 func TestBadInputIsRefusedBeforeQueueing(t *testing.T) {
 	t.Parallel()
 	b := setup(t, sbkeccel.Options{})
-	long := strings.Repeat("é", 70*11) // UCS-2, 12 segments > 10
+	long := strings.Repeat("ж", 67*11) // UCS-2 (Cyrillic), 11 segments > 10
 	cases := []struct {
 		name  string
 		args  []string

@@ -1,5 +1,7 @@
 package mask
 
+import "slices"
+
 // minPhoneDigits is the shortest digit run treated as a phone number: the
 // shortest mobile numbers, written nationally, have 8 digits.
 const minPhoneDigits = 8
@@ -47,6 +49,9 @@ func appendMasked[T ~string | ~[]byte](dst []byte, s T) ([]byte, bool) {
 		}
 		end, digits, mask := scanRun(s, i)
 		if mask {
+			if !changed {
+				dst = slices.Grow(dst, len(s)) // the output is as long as s
+			}
 			dst = append(dst, s[last:i]...)
 			dst = appendPhone(dst, s[i:end], digits)
 			last, changed = end, true

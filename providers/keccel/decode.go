@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
+	"github.com/smsq/smsq/mask"
 	"github.com/smsq/smsq/providers"
 )
 
@@ -251,46 +251,25 @@ func wireNumber(e164 string) (string, error) {
 	return d, nil
 }
 
-// cleanText makes provider text safe to log: the API key is removed, digit
-// runs long enough to be phone numbers keep only their last three digits,
-// control characters become spaces and the length is capped.
+// cleanText makes provider text safe to log: the API key is removed, phone
+// numbers are masked the smsq way (package mask), control characters become
+// spaces and the length is capped.
 func cleanText(s, secret string) string {
 	if secret != "" {
 		s = strings.ReplaceAll(s, secret, "[redacted]")
 	}
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "?")
-	}
+	s = mask.Text(strings.ToValidUTF8(s, "?"))
 	var b strings.Builder
-	digits := 0
-	flush := func(end int) {
-		if digits >= 7 {
-			b.WriteString("***" + s[end-3:end])
-		} else {
-			b.WriteString(s[end-digits : end])
-		}
-		digits = 0
-	}
 	n := 0
-	for i, r := range s {
-		if r >= '0' && r <= '9' {
-			digits++
-			continue
-		}
-		if digits > 0 {
-			flush(i)
-		}
+	for _, r := range s {
 		if n++; n > 200 {
 			b.WriteString("…")
-			return strings.TrimSpace(b.String())
+			break
 		}
 		if unicode.IsControl(r) {
 			r = ' '
 		}
 		b.WriteRune(r)
-	}
-	if digits > 0 {
-		flush(len(s))
 	}
 	return strings.TrimSpace(b.String())
 }

@@ -164,16 +164,19 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	for _, tc := range []struct {
-		name   string
-		faults sandbox.Faults
+		name    string
+		faults  sandbox.Faults
+		timeout time.Duration
 	}{
-		{"5xx is retryable", sandbox.Faults{ServerErrorRate: 1}},
-		{"timeout is retryable", sandbox.Faults{Latency: 1500 * time.Millisecond}},
-		{"malformed body is retryable", sandbox.Faults{MalformedRate: 1}},
-		{"connection reset is retryable", sandbox.Faults{ResetRate: 1}},
+		{"5xx is retryable", sandbox.Faults{ServerErrorRate: 1}, 0},
+		// The client timeout is well above a loaded machine's warm-up send
+		// and well below the injected latency.
+		{"timeout is retryable", sandbox.Faults{Latency: 5 * time.Second}, 1500 * time.Millisecond},
+		{"malformed body is retryable", sandbox.Faults{MalformedRate: 1}, 0},
+		{"connection reset is retryable", sandbox.Faults{ResetRate: 1}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := h.New(t, Options{Timeout: 300 * time.Millisecond})
+			env := h.New(t, Options{Timeout: tc.timeout})
 			warm(t, env, h)
 			env.Fake.Faults().Set(tc.faults)
 			_, err := env.Sender.Send(ctx, h.Message(2))

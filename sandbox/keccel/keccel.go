@@ -75,6 +75,10 @@ type Options struct {
 	CallbackURL string
 	// CallbackClient sends the pushes. Default: a client with a 5s timeout.
 	CallbackClient *http.Client
+	// Track is how many of the latest messages delivery.asp remembers;
+	// older ids answer ERROR, which bounds memory on long runs.
+	// Default: 1,000,000.
+	Track int
 	// Now is the clock for acceptance times and delivery pulls.
 	// Default: time.Now.
 	Now func() time.Time
@@ -116,6 +120,9 @@ func New(o Options) *Server {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Track <= 0 {
+		o.Track = 1_000_000
 	}
 	s := &Server{
 		o:           o,
@@ -239,8 +246,10 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.balance--
-	id := strconv.FormatInt(s.nextID.Add(1)-1, 10)
+	n := s.nextID.Add(1) - 1
+	id := strconv.FormatInt(n, 10)
 	s.msgs[id] = sent{to: to, at: now}
+	delete(s.msgs, strconv.FormatInt(n-int64(s.o.Track), 10)) // ids are sequential: forget the oldest
 	if s.callbackURL != "" && !s.closed {
 		if s.pushes == nil {
 			s.pushes = startPusher(s)

@@ -319,6 +319,24 @@ func TestDeliveryPullGoesPendingThenFinal(t *testing.T) {
 	require.Equal(t, map[string]any{"messageid": "424242", "status": "ERROR"}, status("424242"))
 }
 
+func TestDeliveryForgetsMessagesBeyondTrack(t *testing.T) {
+	t.Parallel()
+	_, base := setup(t, keccel.Options{Track: 2})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		_, obj := sendJSON(t, base, validSend(fmt.Sprintf("24385000000%d", i)))
+		ids = append(ids, obj["messageID"].(string))
+	}
+	status := func(id string) any {
+		q := url.Values{"from": {"GUEST"}, "token": {keccel.DefaultToken}, "messageid": {id}}
+		_, _, obj := call(t, http.MethodGet, base+"/delivery.asp?"+q.Encode(), "", nil)
+		return obj["status"]
+	}
+	require.Equal(t, "ERROR", status(ids[0]), "the oldest is forgotten")
+	require.Equal(t, "DELIVERED", status(ids[1]))
+	require.Equal(t, "DELIVERED", status(ids[2]))
+}
+
 // receiver is a callback endpoint that records Keccel's pushes.
 type receiver struct {
 	mu       sync.Mutex

@@ -1,0 +1,36 @@
+// Package campaign stores bulk campaigns in Redis and sends them block by
+// block, paced locally (package pacing) for every provider.
+//
+// # Storage
+//
+// Everything about campaign <id> lives under keys sharing the hash tag
+// {<id>}, so the Lua scripts below also work on Redis Cluster:
+//
+//	smsq:c:{id}        meta hash: settings, state, block progress, counters
+//	smsq:c:{id}:r:<n>  recipients n·1000 … n·1000+999, one line each:
+//	                   E.164 <TAB> template field values (escaped)
+//	smsq:c:{id}:s      one byte per recipient: its RecipientState
+//	smsq:c:{id}:p:<b>  provider message id → recipient index, bucketed
+//	smsq:c:{id}:lock   held while a block of the campaign runs
+//	smsq:campaigns     sorted set of every campaign id by creation time
+//	smsq:campaigns:active  campaigns the scheduler looks at
+//
+// Import puts the recipients to send first, in file order, and the
+// suppressed ones after them, so blocks only ever cover sendable
+// recipients and every block but the last holds exactly smsxblock.
+//
+// # Sending
+//
+// Blocks run strictly one after another: block k+1 is claimed (a
+// compare-and-set on next_block in the meta hash) only once block k is
+// complete, and enqueued as a campaign:block task with the deterministic id
+// "<campaign>:<block>" at its pacing start. The Scheduler does this for
+// every active campaign under a Redis lease; the block Handler does it too
+// as soon as it finishes a block, so the next one is not late by a tick.
+// Either way the claim and the task id make a second enqueue impossible.
+//
+// The Handler marks each batch's recipients "sending" before the provider
+// call and their fate after it, one byte each, with the per-state counters
+// updated in the same script. A rerun finds recipients of a crashed run in
+// "sending", marks them "unknown" and sends them again, like single sends.
+package campaign

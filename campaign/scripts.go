@@ -1,0 +1,126 @@
+package campaign
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// luaStateNames is the Lua table literal of recipient state names, indexed
+// by code+1.
+func luaStateNames() string {
+	q := make([]string, numRecipientStates)
+	for i, s := range RecipientStates() {
+		q[i] = strconv.Quote(s.String())
+	}
+	return "{" + strings.Join(q, ",") + "}"
+}
+
+// markScript moves recipients to a state, one byte each, and keeps the
+// per-state counters in step in the same script.
+//
+// KEYS[1] state string, KEYS[2] meta hash. ARGV[1] target state code,
+// ARGV[2] the allowed source states as bytes, ARGV[3…] indices. Returns a
+// string with '1' for each index moved, '0' for each left alone (not in an
+// allowed source state, or already in the target).
+var markScript = redis.NewScript(`
+local names = ` + luaStateNames() + `
+local to = tonumber(ARGV[1])
+local from = ARGV[2]
+local moved, out, n, resent = {}, {}, 0, 0
+for i = 3, #ARGV do
+  local idx = tonumber(ARGV[i])
+  local cur = redis.call('GETRANGE', KEYS[1], idx, idx)
+  local b = 0
+  if #cur == 1 then b = string.byte(cur) end
+  if b ~= to and string.find(from, string.char(b), 1, true) then
+    redis.call('SETRANGE', KEYS[1], idx, string.char(to))
+    moved[b] = (moved[b] or 0) + 1
+    n = n + 1
+    if b == ` + strconv.Itoa(int(Unknown)) + ` and to == ` + strconv.Itoa(int(Sending)) + ` then resent = resent + 1 end
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = '0'
+  end
+end
+for b, c in pairs(moved) do
+  redis.call('HINCRBY', KEYS[2], 'n:' .. names[b + 1], -c)
+end
+if n > 0 then redis.call('HINCRBY', KEYS[2], 'n:' .. names[to + 1], n) end
+if resent > 0 then redis.call('HINCRBY', KEYS[2], 'resent', resent) end
+return table.concat(out)
+`)
+
+// claimScript claims block ARGV[1] for enqueueing at ARGV[2] (unix ms):
+// only when the campaign is scheduled or running, every earlier block is
+// complete and no one claimed it yet. Returns 1 when claimed.
+var claimScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'next_block', 'blocks_done', 'blocks')
+local st = h[1]
+if st ~= 'scheduled' and st ~= 'running' then return 0 end
+local k = tonumber(ARGV[1])
+if tonumber(h[2] or '0') ~= k or tonumber(h[3] or '0') ~= k or k >= tonumber(h[4] or '0') then return 0 end
+redis.call('HSET', KEYS[1], 'next_block', k + 1, 'last_block_start', ARGV[2], 'state', 'running', 'attempts', 0)
+if k == 0 then redis.call('HSET', KEYS[1], 'first_block_start', ARGV[2]) end
+return 1
+`)
+
+// blockDoneScript records block ARGV[1] complete (ARGV[1] = -1 records
+// nothing) and, once every block is, moves an active campaign to done at
+// ARGV[2] (unix ms). Returns the campaign's state.
+var blockDoneScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'blocks_done', 'blocks')
+local st, bd, blocks = h[1], tonumber(h[2] or '0'), tonumber(h[3] or '0')
+if not st then return '' end
+local k = tonumber(ARGV[1])
+if k >= 0 and bd < k + 1 then
+  bd = k + 1
+  redis.call('HSET', KEYS[1], 'blocks_done', bd, 'attempts', 0)
+end
+if bd >= blocks and (st == 'scheduled' or st == 'running') then
+  redis.call('HSET', KEYS[1], 'state', 'done', 'finished', ARGV[2])
+  st = 'done'
+end
+return st
+`)
+
+// setStateScript moves the campaign to ARGV[1] with reason ARGV[2] when its
+// state is one of ARGV[3…]. "running" becomes "scheduled" when no block
+// was enqueued yet. Returns {previous state, "ok"|"refused"}; the previous
+// state is "" when the campaign does not exist.
+var setStateScript = redis.NewScript(`
+local h = redis.call('HMGET', KEYS[1], 'state', 'next_block')
+local st = h[1]
+if not st then return {'', 'refused'} end
+for i = 3, #ARGV do
+  if st == ARGV[i] then
+    local to = ARGV[1]
+    if to == 'running' and tonumber(h[2] or '0') == 0 then to = 'scheduled' end
+    redis.call('HSET', KEYS[1], 'state', to, 'pause_reason', ARGV[2])
+    return {st, 'ok'}
+  end
+end
+return {st, 'refused'}
+`)
+
+// leaseScript takes or renews a lease: KEYS[1] held by ARGV[1] for ARGV[2]
+// ms. Returns 1 when the caller holds it.
+var leaseScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// releaseScript drops a lease the caller holds.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
