@@ -50,6 +50,18 @@ type Options struct {
 	Retention time.Duration
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// EventsMaxLen caps the status-event stream (Prefix+"events"), which
+	// gets one entry per state change, written atomically with it. Zero:
+	// 100,000 entries (trimmed approximately); negative: no events.
+	EventsMaxLen int64
+}
+
+// EventsKey is the Redis stream of status events under prefix.
+func EventsKey(prefix string) string {
+	if prefix == "" {
+		prefix = "smsq:"
+	}
+	return prefix + "events"
 }
 
 // Ledger reads and writes message records.
@@ -68,6 +80,9 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.EventsMaxLen == 0 {
+		o.EventsMaxLen = 100_000
 	}
 	return &Ledger{rdb: rdb, o: o}
 }
@@ -103,10 +118,17 @@ func histEntry(s State, at time.Time, src Source, note string) string {
 	return string(s) + "|" + ms(at) + "|" + string(src) + "|" + strings.ReplaceAll(note, "\n", " ") + "\n"
 }
 
+// createScript: KEYS[1] record, KEYS[2] event stream. ARGV: final?,
+// retention-ms, events-maxlen, id, source, then field/value pairs.
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if tonumber(ARGV[3]) > 0 then
+  local h = redis.call('HMGET', KEYS[1], 'st', 'p', 'c', 'cb')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'id', ARGV[4], 'state', h[1], 'from', '',
+    'source', ARGV[5], 'at', h[3], 'provider', h[2], 'pid', '', 'cb', h[4] or '')
+end
 return 1`)
 
 // Create stores rec unless a record with its id exists. It returns the
@@ -128,7 +150,7 @@ func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bo
 	if rec.State == Rejected || rec.State == Failed {
 		note = rec.LastError
 	}
-	args := []any{"0", l.o.Retention.Milliseconds(),
+	args := []any{"0", l.o.Retention.Milliseconds(), l.o.EventsMaxLen, rec.ID, string(src),
 		fState, string(rec.State), fProv, rec.Provider, fTo, rec.To, fAtt, rec.Attempts,
 		fCrt, ms(rec.CreatedAt), fUpd, ms(rec.UpdatedAt),
 		fHist, histEntry(rec.State, now, src, note)}
@@ -144,7 +166,7 @@ func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bo
 	if rec.Segments > 0 {
 		args = append(args, fSeg, rec.Segments)
 	}
-	n, err := createScript.Run(ctx, l.rdb, []string{l.key(rec.ID)}, args...).Int()
+	n, err := createScript.Run(ctx, l.rdb, []string{l.key(rec.ID), EventsKey(l.o.Prefix)}, args...).Int()
 	if err != nil {
 		return Record{}, false, fmt.Errorf("ledger: create %s: %w", rec.ID, err)
 	}
@@ -210,9 +232,10 @@ type Update struct {
 	Attempt bool
 }
 
-// transitionScript: KEYS[1] record, KEYS[2] provider-id index (or "").
-// ARGV: to, allowed-from (comma list), now-ms, history entry, final?,
-// retention-ms, attempt?, pid, err.
+// transitionScript: KEYS[1] record, KEYS[2] provider-id index (or ""),
+// KEYS[3] event stream. ARGV: to, allowed-from (comma list), now-ms,
+// history entry, final?, retention-ms, attempt?, pid, err, id,
+// events-maxlen, source.
 var transitionScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'st')
 if not cur then return {-1, ''} end
@@ -230,6 +253,11 @@ if ARGV[5] == '1' then
 end
 if KEYS[2] ~= '' and ARGV[8] ~= '' then
   redis.call('SET', KEYS[2], ARGV[10], 'PX', ARGV[6])
+end
+if tonumber(ARGV[11]) > 0 then
+  local h = redis.call('HMGET', KEYS[1], 'p', 'pid', 'cb', 'er')
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'id', ARGV[10], 'state', ARGV[1], 'from', cur,
+    'source', ARGV[12], 'at', ARGV[3], 'provider', h[1], 'pid', h[2] or '', 'cb', h[3] or '', 'error', h[4] or '')
 end
 return {1, cur}`)
 
@@ -258,9 +286,9 @@ func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) 
 		pidKey = l.pidKey(rec.Provider, u.ProviderID)
 	}
 	retention := l.o.Retention.Milliseconds()
-	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), pidKey},
+	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), pidKey, EventsKey(l.o.Prefix)},
 		string(to), strings.Join(sourcesOf(to), ","), ms(now), histEntry(to, now, u.Source, u.Note),
-		final, retention, att, u.ProviderID, u.Error, id).Slice()
+		final, retention, att, u.ProviderID, u.Error, id, l.o.EventsMaxLen, string(u.Source)).Slice()
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: transition %s to %s: %w", id, to, err)
 	}

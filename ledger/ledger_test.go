@@ -180,3 +180,32 @@ func set(ss ...ledger.State) map[ledger.State]bool {
 	}
 	return m
 }
+
+func TestEveryStateChangeIsAStreamEvent(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	l := ledger.New(rdb, ledger.Options{})
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "e1", Provider: "keccel", To: "+243812345678", CallbackURL: "https://backend.example/hook"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "e1", ledger.Sending, ledger.Update{Source: ledger.SourceWorker})
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "e1", ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: "77"})
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "e1", ledger.Queued, ledger.Update{Source: ledger.SourcePoll})
+	require.Error(t, err, "a refused move writes no event")
+	msgs, err := rdb.XRange(ctx, ledger.EventsKey(""), "-", "+").Result()
+	require.NoError(t, err)
+	require.Len(t, msgs, 3)
+	var states []string
+	for _, m := range msgs {
+		states = append(states, m.Values["state"].(string))
+		require.Equal(t, "e1", m.Values["id"])
+		require.Equal(t, "https://backend.example/hook", m.Values["cb"])
+	}
+	require.Equal(t, []string{"queued", "sending", "submitted"}, states)
+	require.Equal(t, "77", msgs[2].Values["pid"])
+	require.Equal(t, "sending", msgs[2].Values["from"])
+	require.Equal(t, "worker", msgs[2].Values["source"])
+}

@@ -36,16 +36,16 @@ type Handlers struct {
 	// CostBy maps a provider to what its rate limit counts: "request"
 	// (default), "message" or "segment".
 	CostBy map[string]string
-	// Poller schedules delivery polls after submission; nil: none.
-	Poller PollScheduler
-	Log    zerolog.Logger
+	// AfterSubmit hooks run once a message is recorded as submitted
+	// (delivery polls, reconciling early delivery reports). A hook's error
+	// is logged; the message stays submitted.
+	AfterSubmit []SubmitHook
+	Log         zerolog.Logger
 	Now    func() time.Time
 }
 
-// PollScheduler schedules the first delivery poll of a submitted message.
-type PollScheduler interface {
-	SchedulePoll(ctx context.Context, rec ledger.Record) error
-}
+// SubmitHook is told about a message just recorded as submitted.
+type SubmitHook func(ctx context.Context, rec ledger.Record) error
 
 func (h *Handlers) now() time.Time {
 	if h.Now != nil {
@@ -149,9 +149,9 @@ func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, ca
 			return fmt.Errorf("ledger: %w", terr)
 		}
 		log.Info().Str("provider_message_id", res.ProviderID).Int("attempts", rec.Attempts).Msg("submitted")
-		if h.Poller != nil && res.ProviderID != "" {
-			if perr := h.Poller.SchedulePoll(ctx, rec); perr != nil {
-				log.Warn().Err(perr).Msg("could not schedule delivery poll")
+		for _, hook := range h.AfterSubmit {
+			if herr := hook(ctx, rec); herr != nil {
+				log.Warn().Err(herr).Msg("after-submit hook failed")
 			}
 		}
 		return nil
