@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/hibiken/asynq"
@@ -26,6 +27,9 @@ type WorkerOptions struct {
 	Demo bool
 	// ReadOnlyUI makes /monitoring view-only.
 	ReadOnlyUI bool
+	// Listener, when set, serves the worker's HTTP endpoints instead of
+	// worker.http_addr (tests use a port-0 listener).
+	Listener net.Listener
 }
 
 // Logger builds the process logger from cfg.
@@ -82,7 +86,7 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	return worker.Run(ctx, worker.ServerOptions{
 		Conn: conn.Asynq, Redis: conn.Redis, Handlers: h, Concurrency: cfg.Worker.Concurrency,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, RetryBase: cfg.Send.RetryBase, RetryMax: cfg.Send.RetryMax,
-		HTTPAddr: cfg.Worker.HTTPAddr, Mux: mux, Log: log,
+		HTTPAddr: cfg.Worker.HTTPAddr, Listener: wo.Listener, Mux: mux, Log: log,
 	})
 }
 
@@ -101,4 +105,3 @@ func Monitoring(conn asynq.RedisConnOpt, readOnly bool) http.Handler {
 		}),
 	})
 }
-

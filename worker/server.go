@@ -34,6 +34,9 @@ type ServerOptions struct {
 	RetryBase, RetryMax time.Duration
 	// HTTPAddr serves /healthz, /readyz and Mux's routes. "" or "-": none.
 	HTTPAddr string
+	// Listener, when set, is used instead of HTTPAddr (tests listen on
+	// port 0 and read the address from it).
+	Listener net.Listener
 	// Mux receives extra routes (monitoring UI, callbacks, metrics). Nil:
 	// a new one.
 	Mux *http.ServeMux
@@ -87,7 +90,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
-	if o.HTTPAddr != "" && o.HTTPAddr != "-" {
+	if o.Listener != nil || (o.HTTPAddr != "" && o.HTTPAddr != "-") {
 		hm := o.Mux
 		if hm == nil {
 			hm = http.NewServeMux()
@@ -105,9 +108,12 @@ func Run(ctx context.Context, o ServerOptions) error {
 			}
 			_, _ = w.Write([]byte("ready\n"))
 		})
-		ln, err := net.Listen("tcp", o.HTTPAddr)
-		if err != nil {
-			return fmt.Errorf("worker: http listen %s: %w", o.HTTPAddr, err)
+		ln := o.Listener
+		if ln == nil {
+			var err error
+			if ln, err = net.Listen("tcp", o.HTTPAddr); err != nil {
+				return fmt.Errorf("worker: http listen %s: %w", o.HTTPAddr, err)
+			}
 		}
 		httpSrv = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second}
 		go func() { httpErr <- httpSrv.Serve(ln) }()
