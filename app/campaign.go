@@ -57,8 +57,21 @@ func RunScheduler(ctx context.Context, cfg config.Config, out io.Writer) error {
 	return err
 }
 
-// runScheduler runs the scheduler loop on an open connection; the worker
-// runs it in-process in embedded mode.
+// startScheduler runs the scheduler loop in the background, for the
+// worker in embedded mode; stop ends it and waits, so it never outlives
+// conn.
+func startScheduler(ctx context.Context, conn *Conn, log zerolog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = runScheduler(ctx, conn, log)
+	}()
+	return func() { cancel(); <-done }
+}
+
+// runScheduler runs the scheduler loop on an open connection until ctx
+// is done.
 func runScheduler(ctx context.Context, conn *Conn, log zerolog.Logger) error {
 	store := campaign.NewStore(conn.Redis, campaign.StoreOptions{})
 	s := campaign.NewScheduler(store, asynq.NewClientFromRedisClient(conn.Redis),

@@ -70,6 +70,10 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	if err != nil {
 		return err
 	}
+	if embeddedMode {
+		// The demo runs the campaign scheduler in the worker process.
+		defer startScheduler(ctx, conn, log)()
+	}
 	led := ledger.New(conn.Redis, LedgerOptions(cfg))
 	h := &worker.Handlers{Ledger: led, Senders: senders, Guard: guard, Suppress: suppress.New(conn.Redis, ""),
 		MaxAttempts: cfg.Send.MaxAttempts, CostBy: CostBy(cfg), Log: log}
@@ -87,6 +91,7 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 		Conn: conn.Asynq, Redis: conn.Redis, Handlers: h, Concurrency: cfg.Worker.Concurrency,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, RetryBase: cfg.Send.RetryBase, RetryMax: cfg.Send.RetryMax,
 		HTTPAddr: cfg.Worker.HTTPAddr, Listener: wo.Listener, Mux: mux, Log: log,
+		Extra: CampaignHandlers(cfg, conn, senders, guard, log),
 	})
 }
 

@@ -85,10 +85,10 @@ func (c *Campaign) Processed() int64 {
 // meta hash fields.
 const (
 	fName, fProvider, fMessage, fFrom, fFields                = "name", "provider", "message", "from", "fields"
-	fStartDate, fTimeZone, fSMS, fMinutes, fDays, fIntervals = "start_date", "time_zone", "smsxblock", "minutesxblock", "days", "time_intervals"
-	fState, fPauseReason, fTotal, fSendable, fBlockSize      = "state", "pause_reason", "total", "sendable", "block_size"
+	fStartDate, fTimeZone, fSMS, fMinutes, fDays, fIntervals  = "start_date", "time_zone", "smsxblock", "minutesxblock", "days", "time_intervals"
+	fState, fPauseReason, fTotal, fSendable, fBlockSize       = "state", "pause_reason", "total", "sendable", "block_size"
 	fBlocks, fNextBlock, fBlocksDone, fLastStart, fFirstStart = "blocks", "next_block", "blocks_done", "last_block_start", "first_block_start"
-	fAttempts, fCreated, fFinished, fResent                  = "attempts", "created", "finished", "resent"
+	fAttempts, fCreated, fFinished, fResent                   = "attempts", "created", "finished", "resent"
 )
 
 func (c *Campaign) metaFields() map[string]any {

@@ -322,6 +322,11 @@ func (h *Handler) sendAll(ctx context.Context, log zerolog.Logger, c *Campaign, 
 		if err := h.checkpoint(ctx, c, x); err != nil {
 			return err
 		}
+		if start == 0 {
+			if err := h.store.started(ctx, c.ID, k, h.o.Now()); err != nil {
+				return fmt.Errorf("campaign store: %w", err)
+			}
+		}
 		msgs := make([]providers.Message, len(batch))
 		for j, i := range batch {
 			r := recs[i-lo]

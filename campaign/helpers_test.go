@@ -18,9 +18,9 @@ import (
 	"github.com/smsq/smsq/internal/redistest"
 	"github.com/smsq/smsq/providers"
 	"github.com/smsq/smsq/providers/conectaline"
+	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
 	"github.com/smsq/smsq/sms"
 	"github.com/smsq/smsq/suppress"
-	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
 	"github.com/smsq/smsq/tasks"
 	"github.com/smsq/smsq/throttle"
 )
@@ -132,8 +132,18 @@ func (b *bundle) scheduler() *Scheduler {
 	return NewScheduler(b.store, b.aq, SchedulerOptions{Now: b.clock.Now})
 }
 
+// numbers caches sms.ExampleNumber, which validates every number it makes.
+var numbers sync.Map
+
 // number is the i-th test recipient.
-func number(i int) string { return sms.ExampleNumber("CD", i) }
+func number(i int) string {
+	if n, ok := numbers.Load(i); ok {
+		return n.(string)
+	}
+	n := sms.ExampleNumber("CD", i)
+	numbers.Store(i, n)
+	return n
+}
 
 // csvOf builds a recipients file of n numbers with a name column.
 func csvOf(n int) string {

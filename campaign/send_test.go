@@ -2,16 +2,24 @@ package campaign
 
 import (
 	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/smsq/smsq/pacing"
 	"github.com/smsq/smsq/providers"
+	"github.com/smsq/smsq/providers/keccel"
 	"github.com/smsq/smsq/sandbox"
 	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
+	sbkeccel "github.com/smsq/smsq/sandbox/keccel"
+	"github.com/smsq/smsq/tasks"
+	"github.com/smsq/smsq/throttle"
 )
 
 var madrid = func() *time.Location {
@@ -169,8 +177,12 @@ func TestTwoSchedulersAndTwoWorkersSendEveryRecipientOnce(t *testing.T) {
 		_, err := s1.Tick(ctx)
 		require.NoError(t, err)
 		require.NoError(t, s2.round(ctx))
-		ran := b.runDue(h1) + b.runDue(h2)
-		if ran == 0 {
+		if b.runDue(h1)+b.runDue(h2) > 0 {
+			continue
+		}
+		if q := b.queued(); len(q) > 0 && q[0].NextProcessAt.After(b.clock.Now()) {
+			b.clock.Set(q[0].NextProcessAt)
+		} else {
 			b.clock.Advance(250 * time.Millisecond)
 		}
 	}
@@ -331,4 +343,110 @@ func TestRetryableFailuresFailRecipientsAfterMaxAttempts(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, errs, "two retried runs, the third attempt gives up")
+}
+
+func TestRealQueueTwoSchedulersAndTwoWorkers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{maxBatch: 250})
+	// Real time here: two asynq servers and two scheduler loops run at once.
+	now := time.Now().UTC()
+	b.create(Definition{ID: "live", Pacing: pacing.Spec{StartDate: now.Format("2006-01-02 15:04"), TimeZone: "UTC"}},
+		csvOf(3000), CreateOptions{BlockSize: 500})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 2 {
+		h, err := NewHandler(HandlerOptions{Store: b.store, Senders: map[string]providers.Sender{"conectaline": b.client},
+			Guard: b.guard, Enqueuer: b.aq})
+		require.NoError(t, err)
+		srv := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{
+			Concurrency: 4, Queues: map[string]int{tasks.QueueBulk: 1},
+			IsFailure: throttle.IsFailure, RetryDelayFunc: throttle.RetryDelayFunc(100*time.Millisecond, time.Second),
+			TaskCheckInterval: 50 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond,
+			LogLevel: asynq.FatalLevel,
+		})
+		mux := asynq.NewServeMux()
+		mux.Handle(tasks.TypeBlock, h)
+		require.NoError(t, srv.Start(mux))
+		defer srv.Shutdown()
+		s := NewScheduler(b.store, b.aq, SchedulerOptions{Tick: 20 * time.Millisecond})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.Run(ctx)
+		}()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for b.get("live").State != Done && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	require.Equal(t, Done, b.get("live").State)
+	per := b.fake.Recorder().PerDestination()
+	require.Len(t, per, 3000)
+	for n, count := range per {
+		require.Equal(t, 1, count, "%s sent %d times", n, count)
+	}
+	require.LessOrEqual(t, b.fake.MaxRecipientsPerCall(), 250)
+	require.Equal(t, 12, b.fake.Calls(sbconectaline.PathMultiple))
+}
+
+func TestSingleSendProviderRecordsProviderIDs(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	fake := sbkeccel.New(sbkeccel.Options{Now: b.clock.Now})
+	hs := httptest.NewServer(fake)
+	t.Cleanup(hs.Close)
+	t.Cleanup(func() { _ = fake.Close() })
+	client, err := keccel.New(keccel.Options{BaseURL: hs.URL + sbkeccel.BasePath, Token: sbkeccel.DefaultToken,
+		From: sbkeccel.DefaultFrom}, providers.Deps{Now: b.clock.Now})
+	require.NoError(t, err)
+	guard, err := throttle.New(b.rdb, throttle.Config{Providers: map[string]throttle.ProviderConfig{"keccel": {}},
+		Now: b.clock.Now, Sleep: b.clock.Sleep})
+	require.NoError(t, err)
+	h, err := NewHandler(HandlerOptions{Store: b.store, Senders: map[string]providers.Sender{"keccel": client},
+		Guard: guard, Enqueuer: b.aq, Parallel: 4, Now: b.clock.Now, Sleep: b.clock.Sleep})
+	require.NoError(t, err)
+
+	file := csvOf(20) + number(20)[:len(number(20))-6] + "666666,Unreachable\n"
+	b.create(Definition{ID: "k", Provider: "keccel", Pacing: pacing.Spec{StartDate: "2031-03-03 09:00", TimeZone: "UTC"}},
+		file, CreateOptions{})
+	b.drive(h, []*Scheduler{b.scheduler()}, b.stateIs("k", Done))
+
+	c := b.get("k")
+	require.Equal(t, int64(20), c.Counts["submitted"])
+	require.Equal(t, int64(1), c.Counts["rejected"])
+	require.Equal(t, 21, fake.Recorder().Calls())
+	ctx := context.Background()
+	for _, a := range fake.Recorder().Accepted() {
+		require.NotEmpty(t, a.ID)
+		idx, ok, err := b.store.LookupProviderID(ctx, c, a.ID)
+		require.NoError(t, err)
+		require.True(t, ok, a.ID)
+		// The Keccel fake records numbers without the "+".
+		require.Equal(t, strings.TrimPrefix(number(idx), "+"), strings.TrimPrefix(a.To, "+"))
+	}
+}
+
+func TestNoBurstAfterDowntime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{start: time.Date(2031, 3, 3, 8, 59, 0, 0, time.UTC)})
+	b.create(Definition{ID: "down", Pacing: pacing.Spec{StartDate: "2031-03-03 09:00", TimeZone: "UTC",
+		SMSPerBlock: 100, MinutesPerBlock: 1}}, csvOf(400), CreateOptions{})
+	h, s := b.handler(nil), b.scheduler()
+	b.drive(h, []*Scheduler{s}, func() bool { return b.get("down").BlocksDone == 1 })
+
+	// Everything is down from 09:00 until 09:30: block 1 (due 09:01) and
+	// block 2 (due 09:02) were missed.
+	nine := time.Date(2031, 3, 3, 9, 0, 0, 0, time.UTC)
+	b.clock.Set(nine.Add(30 * time.Minute))
+	b.drive(h, []*Scheduler{s}, b.stateIs("down", Done))
+
+	at := b.acceptedAt()
+	for i, want := range []time.Time{nine, nine.Add(30 * time.Minute), nine.Add(31 * time.Minute), nine.Add(32 * time.Minute)} {
+		for j := i * 100; j < (i+1)*100; j++ {
+			require.True(t, at[number(j)].Equal(want), "block %d: recipient %d at %s, want %s", i, j, at[number(j)], want)
+		}
+	}
 }

@@ -491,6 +491,11 @@ func (s *Store) claim(ctx context.Context, id string, k int, start time.Time) (b
 	return n == 1, err
 }
 
+// started records that block k began sending at now (see startedScript).
+func (s *Store) started(ctx context.Context, id string, k int, now time.Time) error {
+	return startedScript.Run(ctx, s.rdb, []string{s.keys(id).meta}, k, now.UnixMilli()).Err()
+}
+
 // blockDone records block k complete (k < 0: nothing) and returns the
 // campaign's state, done once every block is.
 func (s *Store) blockDone(ctx context.Context, id string, k int, now time.Time) (State, error) {

@@ -1,0 +1,135 @@
+package campaign
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smsq/smsq/internal/redistest"
+	"github.com/smsq/smsq/pacing"
+	"github.com/smsq/smsq/sms"
+	"github.com/smsq/smsq/suppress"
+)
+
+const million = 1_000_000
+
+var millionFiles = sync.OnceValues(func() ([]byte, []byte) {
+	var withName, phoneOnly bytes.Buffer
+	withName.WriteString("phone,name\n")
+	phoneOnly.WriteString("phone\n")
+	for i := range million {
+		// sms.ExampleNumber("CD", i) is +24381 and i in 7 digits; written
+		// out directly because ExampleNumber validates each (~30µs).
+		n := fmt.Sprintf("+24381%07d", i)
+		fmt.Fprintf(&withName, "%s,Person %d\n", n, i)
+		phoneOnly.WriteString(n + "\n")
+	}
+	return withName.Bytes(), phoneOnly.Bytes()
+})
+
+// BenchmarkImportMillion imports a 1,000,000-recipient CSV (1000 of them
+// on the suppression list) and reports the Redis memory it takes per
+// recipient: used_memory before and after, and the campaign's keys by
+// MEMORY USAGE.
+func BenchmarkImportMillion(b *testing.B) {
+	for i := 0; i < million; i += 99_991 {
+		if got, want := fmt.Sprintf("+24381%07d", i), sms.ExampleNumber("CD", i); got != want {
+			b.Fatalf("number %d: %s, ExampleNumber gives %s", i, got, want)
+		}
+	}
+	withName, phoneOnly := millionFiles()
+	for _, bc := range []struct {
+		name, message string
+		file          []byte
+	}{
+		{"with-name", "Hola {{name}}, tu pedido está listo", withName},
+		{"phone-only", "Tu pedido está listo", phoneOnly},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := redistest.Start(b)
+			rdb := srv.Client()
+			ctx := context.Background()
+			store := NewStore(rdb, StoreOptions{})
+			sup := suppress.New(rdb, "")
+			var used, keyBytes float64
+			for b.Loop() {
+				b.StopTimer()
+				if err := rdb.FlushDB(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				var blocked []string
+				for i := 0; i < million; i += 1000 {
+					blocked = append(blocked, fmt.Sprintf("+24381%07d", i))
+				}
+				if err := sup.Add(ctx, blocked...); err != nil {
+					b.Fatal(err)
+				}
+				before := usedMemory(b, rdb)
+				b.StartTimer()
+				rep, err := store.Create(ctx, Definition{ID: "million", Provider: "conectaline", Message: bc.message,
+					Pacing: pacing.Spec{StartDate: "2031-03-03 09:00", TimeZone: "UTC", SMSPerBlock: 1000, MinutesPerBlock: 1}},
+					bytes.NewReader(bc.file), CreateOptions{ImportOptions: ImportOptions{Suppress: sup}})
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rep.Recipients != million || rep.Suppressed != 1000 {
+					b.Fatalf("report: %+v", rep)
+				}
+				used = float64(usedMemory(b, rdb)-before) / million
+				keyBytes = float64(campaignKeyBytes(b, rdb, "million")) / million
+				b.StartTimer()
+			}
+			b.ReportMetric(used, "used_memory-B/recipient")
+			b.ReportMetric(keyBytes, "key-B/recipient")
+		})
+	}
+}
+
+func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// campaignKeyBytes sums MEMORY USAGE over the campaign's keys.
+func campaignKeyBytes(b *testing.B, rdb *redis.Client, id string) int64 {
+	ctx := context.Background()
+	var names []string
+	iter := rdb.Scan(ctx, 0, "smsq:c:{"+id+"}*", 1000).Iterator()
+	for iter.Next(ctx) {
+		names = append(names, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		b.Fatal(err)
+	}
+	cmds := make([]*redis.IntCmd, len(names))
+	if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, n := range names {
+			cmds[i] = p.MemoryUsage(ctx, n, 0)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	var total int64
+	for _, c := range cmds {
+		total += c.Val()
+	}
+	return total
+}
