@@ -5,13 +5,17 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/smsq/smsq/app"
+	"github.com/smsq/smsq/campaign"
 	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/pacing"
+	"github.com/smsq/smsq/sms"
 	"github.com/smsq/smsq/tasks"
 )
 
@@ -65,9 +69,22 @@ func writeError(stdout, stderr io.Writer, root *cobra.Command, err error) {
 	fmt.Fprintln(stderr, "error:", err)
 }
 
+// fieldsOf finds the field-level reason in err, whichever package's
+// validation produced it.
 func fieldsOf(err error) []*tasks.FieldError {
-	if fe, ok := err.(*tasks.FieldError); ok {
-		return []*tasks.FieldError{fe}
+	var te *tasks.FieldError
+	var ce *campaign.FieldError
+	var pe *pacing.FieldError
+	var se *sms.FieldError
+	switch {
+	case errors.As(err, &te):
+		return []*tasks.FieldError{te}
+	case errors.As(err, &ce):
+		return []*tasks.FieldError{{Field: ce.Field, Reason: ce.Reason}}
+	case errors.As(err, &pe):
+		return []*tasks.FieldError{{Field: pe.Field, Reason: pe.Reason}}
+	case errors.As(err, &se):
+		return []*tasks.FieldError{{Field: se.Field, Reason: se.Reason}}
 	}
 	return nil
 }
