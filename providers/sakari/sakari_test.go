@@ -893,3 +893,18 @@ func BenchmarkSendBatch1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(ms))/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// FuzzParseEvent: webhook bodies never panic the parser, and a report it
+// returns always names a message.
+func FuzzParseEvent(f *testing.F) {
+	f.Add([]byte(`{"accountId":"a","eventId":"e","type":"messageStatus","data":{"id":"5f8d0c2b9e1a4c7d3b6e2f10","status":"delivered"}}`))
+	f.Add([]byte(`{"type":"messageStatus","data":{"message":{"id":"x"},"status":"error","error":"MSG-033"}}`))
+	f.Add([]byte(`{"type":"account","data":{"balance":3.5}}`))
+	f.Add([]byte(`{"type":"messageStatus","data":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, ok, err := ParseEvent(body)
+		if err == nil && ok && r.ProviderID == "" {
+			t.Fatalf("report without a message id: %+v", r)
+		}
+	})
+}
