@@ -41,10 +41,13 @@ func Logger(cfg config.Config, out io.Writer) zerolog.Logger {
 // configured it first starts the embedded Redis and provider sandbox.
 func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerOptions) error {
 	embeddedMode := cfg.Redis.Embedded()
-	cfg = Effective(cfg)
+	// The callback secret is set before the logger so that it is masked.
+	cfg = WithCallbackSecret(Effective(cfg))
 	log := Logger(cfg, out)
+	var svc *embedded.Services
 	if embeddedMode {
-		svc, err := embedded.Start(cfg.Embedded.RedisAddr, cfg.Embedded.SandboxAddr)
+		var err error
+		svc, err = embedded.Start(cfg.Embedded.RedisAddr, cfg.Embedded.SandboxAddr)
 		if err != nil {
 			return err
 		}
@@ -83,6 +86,21 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	if embeddedMode {
 		log.Info().Str("url", "http://"+cfg.Worker.HTTPAddr+"/monitoring/").Msg("queue monitoring UI")
 	}
+	dl, err := NewDelivery(cfg, conn, senders, guard, led, log, DeliveryOptions{})
+	if err != nil {
+		return err
+	}
+	extra := CampaignHandlers(cfg, conn, senders, guard, log)
+	dl.Wire(h, extra, mux) // delivery polls, the after-submit hook, /callbacks/
+	if embeddedMode {
+		addr := cfg.Worker.HTTPAddr
+		if wo.Listener != nil {
+			addr = wo.Listener.Addr().String()
+		}
+		if err := dl.PointSandbox(ctx, svc.Sandbox, svc.SandboxURL, addr); err != nil {
+			log.Warn().Err(err).Msg("embedded sandbox will not push delivery reports; polls still track them")
+		}
+	}
 	if wo.Demo {
 		go runDemo(ctx, cfg, conn, log)
 	}
@@ -91,7 +109,7 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 		Conn: conn.Asynq, Redis: conn.Redis, Handlers: h, Concurrency: cfg.Worker.Concurrency,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, RetryBase: cfg.Send.RetryBase, RetryMax: cfg.Send.RetryMax,
 		HTTPAddr: cfg.Worker.HTTPAddr, Listener: wo.Listener, Mux: mux, Log: log,
-		Extra: CampaignHandlers(cfg, conn, senders, guard, log),
+		Extra: extra,
 	})
 }
 
