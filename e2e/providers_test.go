@@ -155,4 +155,3 @@ func TestOperatorPausesAndResumesAProvider(t *testing.T) {
 func runCLI(b *bundle, out *strings.Builder, args ...string) int {
 	return cliExecute(args, out, b.environ)
 }
-
