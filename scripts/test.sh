@@ -5,15 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_ADDR:-}" ]; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing redis-server (tests start private instances of it)"
+    echo "== installing redis-server and redis-sentinel (tests start private instances)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel >/dev/null
     # The package starts a system instance; tests never use it.
     (service redis-server stop || true) >/dev/null 2>&1
-  else
-    echo "redis-server is missing: install it (e.g. sudo apt-get install redis-server) or set REDIS_ADDR" >&2
+    (service redis-sentinel stop || true) >/dev/null 2>&1
+  elif [ -z "${REDIS_ADDR:-}" ]; then
+    echo "redis-server/redis-sentinel missing: sudo apt-get install redis-server redis-sentinel (or set REDIS_ADDR)" >&2
     exit 1
   fi
 fi
