@@ -125,6 +125,10 @@ func Secrets(cfg config.Config) *mask.Secrets {
 		p.Keccel.Token, p.Kaizala.ApplicationSecret, p.Kaizala.RefreshToken,
 		p.Kandy.DomainAPIKey, p.Kandy.DomainAPISecret, p.Sakari.ClientSecret,
 		p.Conectaline.APIToken, p.Conectaline.Password)
+	s.Add(cfg.API.SigningSecret)
+	for _, k := range cfg.API.Keys {
+		s.Add(k.Key)
+	}
 	if u, err := url.Parse(cfg.Redis.URL); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok {
 			s.Add(pw)

@@ -1,5 +1,3 @@
-//go:build smsq_prometheus
-
 package app
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 
@@ -91,7 +92,10 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 		return err
 	}
 	extra := CampaignHandlers(cfg, conn, senders, guard, log)
+	maps.Copy(extra, EventHandlers(cfg, log))
 	dl.Wire(h, extra, mux) // delivery polls, the after-submit hook, /callbacks/
+	stopEvents := StartEvents(ctx, cfg, conn, log)
+	defer stopEvents()
 	if embeddedMode {
 		addr := cfg.Worker.HTTPAddr
 		if wo.Listener != nil {

@@ -41,7 +41,30 @@ type Config struct {
 	Delivery  Delivery  `koanf:"delivery"`
 	Embedded  Embedded  `koanf:"embedded"`
 	Providers Providers `koanf:"providers"`
+	API       API       `koanf:"api"`
+	// Monitoring protects the queue UI at /monitoring.
+	Monitoring Monitoring `koanf:"monitoring"`
 }
+
+// Monitoring protects the queue monitoring UI (worker.http_addr +
+// /monitoring), which shows tasks and can delete them. With no username
+// and no token it is open to anyone who can reach worker.http_addr (by
+// default loopback only).
+type Monitoring struct {
+	// ReadOnly makes the UI view-only: the API refuses anything but GET.
+	// Default false.
+	ReadOnly bool `koanf:"read_only"`
+	// Username and Password require HTTP basic auth; set both or neither.
+	// Default "": no basic auth.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+	// Token is accepted as "Authorization: Bearer <token>", alone or beside
+	// basic auth; at least 16 characters. Default "": no token.
+	Token string `koanf:"token"`
+}
+
+// Protected reports whether the UI asks for credentials.
+func (m Monitoring) Protected() bool { return m.Username != "" || m.Token != "" }
 
 // Redis says where the queue and the ledger live. Exactly one of URL, Addr,
 // Sentinel or Cluster may be set; none set means the embedded Redis.
@@ -124,6 +147,43 @@ type Delivery struct {
 	CallbackSecret string `koanf:"callback_secret"`
 }
 
+// API configures the producer HTTP API (enqueue serve) and the signed
+// status callbacks workers send to producers.
+type API struct {
+	// Addr is where enqueue serve listens. Default 127.0.0.1:8090.
+	Addr string `koanf:"addr"`
+	// Keys are the accepted API keys. Default none: every request is
+	// refused with 401.
+	Keys []APIKey `koanf:"keys"`
+	// MaxBodyBytes caps a request body; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// MaxCampaignBytes caps a POST /v1/campaigns body (it carries the
+	// recipients). Default 64 MiB.
+	MaxCampaignBytes int64 `koanf:"max_campaign_bytes"`
+	// MaxBatch caps the messages of one POST /v1/messages. Default 1000.
+	MaxBatch int `koanf:"max_batch"`
+	// SigningSecret signs status callbacks (X-Smsq-Signature, HMAC-SHA256).
+	// Default "": no status callbacks are sent.
+	SigningSecret string `koanf:"signing_secret"`
+	// CallbackTimeout bounds one status callback request. Default 10s.
+	CallbackTimeout time.Duration `koanf:"callback_timeout"`
+	// CallbackAttempts is how many times a status callback is tried before
+	// it is archived (and logged). Default 10.
+	CallbackAttempts int `koanf:"callback_attempts"`
+}
+
+// APIKey is one producer's credential.
+type APIKey struct {
+	// Name identifies the producer in logs. Required, unique.
+	Name string `koanf:"name"`
+	// Key is the secret the producer sends (Authorization: Bearer, or
+	// X-API-Key). Required, at least 16 characters, unique.
+	Key string `koanf:"key"`
+	// CallbackURL receives status events of this producer's messages that
+	// name no callback_url of their own. Default "": none.
+	CallbackURL string `koanf:"callback_url"`
+}
+
 // Embedded configures the built-in demo services used when no Redis is
 // configured.
 type Embedded struct {
@@ -147,35 +207,35 @@ type Providers struct {
 
 // Keccel is the keccel section: adapter options plus throttle settings.
 type Keccel struct {
-	Enabled         bool                    `koanf:"enabled"`
-	keccel.Options  `koanf:",squash"`
-	Throttle        throttle.ProviderConfig `koanf:"throttle"`
+	Enabled        bool `koanf:"enabled"`
+	keccel.Options `koanf:",squash"`
+	Throttle       throttle.ProviderConfig `koanf:"throttle"`
 }
 
 // Kaizala is the kaizala section.
 type Kaizala struct {
-	Enabled         bool                    `koanf:"enabled"`
+	Enabled         bool `koanf:"enabled"`
 	kaizala.Options `koanf:",squash"`
 	Throttle        throttle.ProviderConfig `koanf:"throttle"`
 }
 
 // Kandy is the kandy section.
 type Kandy struct {
-	Enabled       bool                    `koanf:"enabled"`
+	Enabled       bool `koanf:"enabled"`
 	kandy.Options `koanf:",squash"`
 	Throttle      throttle.ProviderConfig `koanf:"throttle"`
 }
 
 // Sakari is the sakari section.
 type Sakari struct {
-	Enabled        bool                    `koanf:"enabled"`
+	Enabled        bool `koanf:"enabled"`
 	sakari.Options `koanf:",squash"`
 	Throttle       throttle.ProviderConfig `koanf:"throttle"`
 }
 
 // Conectaline is the conectaline section.
 type Conectaline struct {
-	Enabled             bool                    `koanf:"enabled"`
+	Enabled             bool `koanf:"enabled"`
 	conectaline.Options `koanf:",squash"`
 	Throttle            throttle.ProviderConfig `koanf:"throttle"`
 }
@@ -301,6 +361,24 @@ func (c *Config) SetDefaults() {
 	if c.Delivery.Expiry == 0 {
 		c.Delivery.Expiry = 72 * time.Hour
 	}
+	if c.API.Addr == "" {
+		c.API.Addr = "127.0.0.1:8090"
+	}
+	if c.API.MaxBodyBytes == 0 {
+		c.API.MaxBodyBytes = 1 << 20
+	}
+	if c.API.MaxCampaignBytes == 0 {
+		c.API.MaxCampaignBytes = 64 << 20
+	}
+	if c.API.MaxBatch == 0 {
+		c.API.MaxBatch = 1000
+	}
+	if c.API.CallbackTimeout == 0 {
+		c.API.CallbackTimeout = 10 * time.Second
+	}
+	if c.API.CallbackAttempts == 0 {
+		c.API.CallbackAttempts = 10
+	}
 	if c.Embedded.RedisAddr == "" {
 		c.Embedded.RedisAddr = "127.0.0.1:7379"
 	}
@@ -390,8 +468,71 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: providers.%s.throttle: %w", e.name, err)
 		}
 	}
+	if err := c.API.validate(); err != nil {
+		return err
+	}
+	if err := c.Monitoring.validate(); err != nil {
+		return err
+	}
 	if !r.Embedded() && len(p.Names()) == 0 {
 		return &FieldError{"providers", "enable at least one provider (providers.<name>.enabled: true)"}
+	}
+	return nil
+}
+
+func (a API) validate() error {
+	switch {
+	case a.MaxBodyBytes < 1:
+		return &FieldError{"api.max_body_bytes", "must be positive"}
+	case a.MaxCampaignBytes < 1:
+		return &FieldError{"api.max_campaign_bytes", "must be positive"}
+	case a.MaxBatch < 1 || a.MaxBatch > 10000:
+		return &FieldError{"api.max_batch", "must be 1..10000"}
+	case a.CallbackTimeout < 0:
+		return &FieldError{"api.callback_timeout", "must not be negative"}
+	case a.CallbackAttempts < 1 || a.CallbackAttempts > 100:
+		return &FieldError{"api.callback_attempts", "must be 1..100"}
+	case a.SigningSecret != "" && len(a.SigningSecret) < 16:
+		return &FieldError{"api.signing_secret", "use at least 16 characters"}
+	}
+	names, keys := map[string]bool{}, map[string]bool{}
+	for i, k := range a.Keys {
+		field := fmt.Sprintf("api.keys[%d]", i)
+		switch {
+		case strings.TrimSpace(k.Name) == "":
+			return &FieldError{field + ".name", "required"}
+		case names[k.Name]:
+			return &FieldError{field + ".name", fmt.Sprintf("%q is used twice", k.Name)}
+		case len(k.Key) < 16:
+			return &FieldError{field + ".key", "required, at least 16 characters"}
+		case keys[k.Key]:
+			return &FieldError{field + ".key", "the same key is given twice"}
+		}
+		if k.CallbackURL != "" {
+			u, err := url.Parse(k.CallbackURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return &FieldError{field + ".callback_url", "must be an http(s) URL"}
+			}
+		}
+		names[k.Name], keys[k.Key] = true, true
+	}
+	return nil
+}
+
+// minTokenLen keeps guessable tokens out: a token is a shared secret with
+// no user name beside it.
+const minTokenLen = 16
+
+func (m Monitoring) validate() error {
+	switch {
+	case m.Username != "" && m.Password == "":
+		return &FieldError{"monitoring.password", "required with monitoring.username"}
+	case m.Password != "" && m.Username == "":
+		return &FieldError{"monitoring.username", "required with monitoring.password"}
+	case strings.Contains(m.Username, ":"):
+		return &FieldError{"monitoring.username", "must not contain ':' (HTTP basic auth cannot carry it)"}
+	case m.Token != "" && len(m.Token) < minTokenLen:
+		return &FieldError{"monitoring.token", "must be at least " + strconv.Itoa(minTokenLen) + " characters"}
 	}
 	return nil
 }

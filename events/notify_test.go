@@ -1,0 +1,187 @@
+package events_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/smsq/smsq/events"
+	"github.com/smsq/smsq/internal/redistest"
+	"github.com/smsq/smsq/ledger"
+	"github.com/smsq/smsq/tasks"
+)
+
+const secret = "whsec-test-0123456789"
+
+// receiver is a producer's callback endpoint: it answers with the next
+// code of a script (200 once the script is used up) and keeps every
+// request it got.
+type receiver struct {
+	mu     sync.Mutex
+	script []int
+	got    []received
+}
+
+type received struct {
+	header http.Header
+	body   []byte
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.got = append(rc.got, received{header: r.Header.Clone(), body: body})
+	code := http.StatusOK
+	if len(rc.script) > 0 {
+		code, rc.script = rc.script[0], rc.script[1:]
+	}
+	rc.mu.Unlock()
+	w.WriteHeader(code)
+}
+
+func (rc *receiver) requests() []received {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]received(nil), rc.got...)
+}
+
+// lockedBuffer collects log lines from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// notifyBundle runs a Notifier in a real asynq server that retries at once.
+type notifyBundle struct {
+	client *asynq.Client
+	insp   *asynq.Inspector
+	logs   *lockedBuffer
+}
+
+func setupNotifier(t *testing.T, o events.NotifierOptions) *notifyBundle {
+	t.Helper()
+	srv := redistest.Start(t)
+	b := &notifyBundle{client: asynq.NewClient(srv.AsynqOpt()), insp: asynq.NewInspector(srv.AsynqOpt()), logs: &lockedBuffer{}}
+	o.Secret = secret
+	o.Log = zerolog.New(b.logs)
+	n, err := events.NewNotifier(o)
+	require.NoError(t, err)
+	as := asynq.NewServer(srv.AsynqOpt(), asynq.Config{
+		Concurrency: 2, Queues: map[string]int{tasks.QueueEvents: 1},
+		RetryDelayFunc:           func(int, error, *asynq.Task) time.Duration { return 0 },
+		DelayedTaskCheckInterval: 50 * time.Millisecond, TaskCheckInterval: 20 * time.Millisecond,
+		LogLevel: asynq.FatalLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeEvent, n)
+	require.NoError(t, as.Start(mux))
+	t.Cleanup(func() { as.Shutdown(); _ = b.client.Close(); _ = b.insp.Close() })
+	return b
+}
+
+func (b *notifyBundle) enqueue(t *testing.T, url string, attempts int) events.Event {
+	t.Helper()
+	ev := events.Event{EventID: "1780000000000-0", ID: "otp-1", State: ledger.Submitted, Previous: ledger.Sending,
+		Source: ledger.SourceWorker, At: time.UnixMilli(1_780_000_000_000).UTC(), Provider: "keccel", ProviderID: "42"}
+	task, err := events.NewTask(events.Payload{URL: url, Event: ev}, events.TaskOptions{Attempts: attempts})
+	require.NoError(t, err)
+	_, err = b.client.Enqueue(task)
+	require.NoError(t, err)
+	return ev
+}
+
+func TestNotifierRetriesUntilTheReceiverAccepts(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{script: []int{500, 503}}
+	hs := httptest.NewServer(rc)
+	t.Cleanup(hs.Close)
+	b := setupNotifier(t, events.NotifierOptions{})
+	ev := b.enqueue(t, hs.URL+"/hooks/sms", 10)
+
+	require.Eventually(t, func() bool {
+		ti, err := b.insp.GetTaskInfo(tasks.QueueEvents, events.TaskID(ev.EventID))
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	}, 20*time.Second, 20*time.Millisecond)
+	got := rc.requests()
+	require.Len(t, got, 3, "two failures, then success")
+	for _, r := range got {
+		require.Equal(t, "application/json", r.header.Get("Content-Type"))
+		require.Equal(t, ev.EventID, r.header.Get("X-Smsq-Event-Id"))
+		require.NoError(t, events.Verify(secret, r.header.Get(events.SignatureHeader), r.body, time.Minute))
+		var back events.Event
+		require.NoError(t, json.Unmarshal(r.body, &back))
+		require.Equal(t, ev, back)
+	}
+	require.Contains(t, b.logs.String(), "will retry")
+	require.NotContains(t, b.logs.String(), "failed for good")
+}
+
+func TestNotifierArchivesAndLogsWhenAttemptsRunOut(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{script: []int{500, 500, 500, 500}}
+	hs := httptest.NewServer(rc)
+	t.Cleanup(hs.Close)
+	b := setupNotifier(t, events.NotifierOptions{})
+	ev := b.enqueue(t, hs.URL+"/hooks/sms?token=receiver-secret", 3)
+
+	require.Eventually(t, func() bool {
+		ti, err := b.insp.GetTaskInfo(tasks.QueueEvents, events.TaskID(ev.EventID))
+		return err == nil && ti.State == asynq.TaskStateArchived
+	}, 20*time.Second, 20*time.Millisecond)
+	require.Len(t, rc.requests(), 3)
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "failed for good") }, 5*time.Second, 10*time.Millisecond)
+	logs := b.logs.String()
+	require.Contains(t, logs, `"message_id":"otp-1"`)
+	require.Contains(t, logs, "500")
+	require.NotContains(t, logs, "receiver-secret", "the callback URL's query is not logged")
+	ti, err := b.insp.GetTaskInfo(tasks.QueueEvents, events.TaskID(ev.EventID))
+	require.NoError(t, err)
+	require.NotContains(t, ti.LastErr, "receiver-secret")
+}
+
+func TestNotifierTimesOutASlowReceiver(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() { close(release); hs.Close() })
+	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Timeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+	err = n.Deliver(context.Background(), events.Payload{URL: hs.URL + "/x?token=receiver-secret", Event: events.Event{EventID: "1-0", ID: "m"}})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "Client.Timeout")
+	require.NotContains(t, err.Error(), "receiver-secret")
+}
+
+func TestNotifierNeedsASecret(t *testing.T) {
+	t.Parallel()
+	_, err := events.NewNotifier(events.NotifierOptions{})
+	require.ErrorContains(t, err, "api.signing_secret")
+}
