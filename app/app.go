@@ -125,7 +125,7 @@ func Secrets(cfg config.Config) *mask.Secrets {
 		p.Keccel.Token, p.Kaizala.ApplicationSecret, p.Kaizala.RefreshToken,
 		p.Kandy.DomainAPIKey, p.Kandy.DomainAPISecret, p.Sakari.ClientSecret,
 		p.Conectaline.APIToken, p.Conectaline.Password)
-	s.Add(cfg.API.SigningSecret)
+	s.Add(cfg.API.SigningSecret, cfg.Monitoring.Password, cfg.Monitoring.Token)
 	for _, k := range cfg.API.Keys {
 		s.Add(k.Key)
 	}

@@ -8,15 +8,12 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynqmon"
 	"github.com/rs/zerolog"
 
 	"github.com/smsq/smsq/config"
 	"github.com/smsq/smsq/embedded"
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/logging"
-	"github.com/smsq/smsq/mask"
 	"github.com/smsq/smsq/suppress"
 	"github.com/smsq/smsq/worker"
 )
@@ -82,8 +79,20 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	h := &worker.Handlers{Ledger: led, Senders: senders, Guard: guard, Suppress: suppress.New(conn.Redis, ""),
 		MaxAttempts: cfg.Send.MaxAttempts, CostBy: CostBy(cfg), Log: log}
 
+	met, err := WorkerMetrics(cfg, conn, guard, log)
+	if err != nil {
+		return err
+	}
+	h.Metrics = met
+	ui, err := MonitoringUI(cfg, conn, wo.ReadOnlyUI, log)
+	if err != nil {
+		return err
+	}
+	defer ui.Close()
+
 	mux := http.NewServeMux()
-	mux.Handle("/monitoring/", Monitoring(conn.Asynq, wo.ReadOnlyUI))
+	mux.Handle("/monitoring/", ui)
+	mux.Handle("GET /metrics", met.Handler())
 	if embeddedMode {
 		log.Info().Str("url", "http://"+cfg.Worker.HTTPAddr+"/monitoring/").Msg("queue monitoring UI")
 	}
@@ -114,21 +123,5 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, RetryBase: cfg.Send.RetryBase, RetryMax: cfg.Send.RetryMax,
 		HTTPAddr: cfg.Worker.HTTPAddr, Listener: wo.Listener, Mux: mux, Log: log,
 		Extra: extra,
-	})
-}
-
-// Monitoring returns the asynqmon UI rooted at /monitoring, showing task
-// payloads with phone numbers masked.
-func Monitoring(conn asynq.RedisConnOpt, readOnly bool) http.Handler {
-	return asynqmon.New(asynqmon.Options{
-		RootPath:     "/monitoring",
-		RedisConnOpt: conn,
-		ReadOnly:     readOnly,
-		PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, payload []byte) string {
-			return mask.Text(string(payload))
-		}),
-		ResultFormatter: asynqmon.ResultFormatterFunc(func(_ string, result []byte) string {
-			return mask.Text(string(result))
-		}),
 	})
 }

@@ -1,5 +1,3 @@
-//go:build smsq_prometheus
-
 package e2e
 
 import (
@@ -72,7 +70,7 @@ func scrapeMetrics(t *testing.T, root string) map[string]float64 {
 	resp, err := http.Get(root + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /metrics: app.RunWorker mounts app.WorkerMetrics there")
 	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

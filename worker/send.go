@@ -40,8 +40,17 @@ type Handlers struct {
 	// (delivery polls, reconciling early delivery reports). A hook's error
 	// is logged; the message stays submitted.
 	AfterSubmit []SubmitHook
-	Log         zerolog.Logger
-	Now    func() time.Time
+	// Metrics is told about every provider call. Nil: none.
+	Metrics Metrics
+	Log     zerolog.Logger
+	Now     func() time.Time
+}
+
+// Metrics records provider calls; *metrics.Metrics implements it.
+type Metrics interface {
+	// ProviderCall reports one call that carried messages messages: its
+	// duration and its error (nil when the provider accepted them).
+	ProviderCall(provider string, messages int, took time.Duration, err error)
 }
 
 // SubmitHook is told about a message just recorded as submitted.
@@ -90,8 +99,9 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 	case ledger.Sending:
 		// A previous run stopped while calling the provider (crash, kill):
 		// it may or may not have been accepted. Mark it, then send again.
+		// That call is charged here: it was never recorded.
 		note := "worker stopped during the provider call; sending again, the provider may receive it twice"
-		if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Unknown, ledger.Update{Source: ledger.SourceWorker, Note: note}); err != nil {
+		if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Unknown, ledger.Update{Source: ledger.SourceWorker, Note: note, Attempt: true}); err != nil {
 			return fmt.Errorf("ledger: %w", err)
 		}
 		log.Warn().Msg(note)
@@ -128,23 +138,31 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 	called := false
 	err = h.Guard.Do(ctx, throttle.Call{Provider: p.Provider, Key: p.ID, Cost: h.cost(p.Provider, 1, rec.Segments), Lane: lane},
 		func(ctx context.Context) error {
-			if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Sending, ledger.Update{Source: ledger.SourceWorker, Attempt: true}); err != nil {
+			// The attempt is charged once the answer is known (record): a
+			// call the provider answers 429 costs the message nothing.
+			if _, err := h.Ledger.Transition(ctx, p.ID, ledger.Sending, ledger.Update{Source: ledger.SourceWorker}); err != nil {
 				return fmt.Errorf("ledger: %w", err)
 			}
 			called = true
 			var err error
+			start := h.now()
 			res, err = sender.Send(ctx, providers.Message{ID: p.ID, To: p.To, From: p.From, Text: p.Text,
 				Subscribers: p.Subscribers, AllSubscribers: p.AllSubscribers})
+			if h.Metrics != nil {
+				h.Metrics.ProviderCall(p.Provider, 1, h.now().Sub(start), err)
+			}
 			return err
 		})
 	return h.record(ctx, log, p.ID, called, res, err)
 }
 
 // record turns the outcome of one provider call into a ledger transition
-// and the error asynq should see.
+// and the error asynq should see. A call that happened (called) is charged
+// as one attempt with that transition, unless the provider answered 429:
+// a rate limit is not a failure and must not use up send.max_attempts.
 func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, called bool, res providers.Result, err error) error {
 	if err == nil {
-		rec, terr := h.Ledger.Transition(ctx, id, ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: res.ProviderID, Note: res.Status})
+		rec, terr := h.Ledger.Transition(ctx, id, ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: res.ProviderID, Note: res.Status, Attempt: called})
 		if terr != nil {
 			return fmt.Errorf("ledger: %w", terr)
 		}
@@ -161,27 +179,28 @@ func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, ca
 		// the provider call stays "sending" and is marked unknown on rerun.
 		return err
 	}
-	back := func(note string) error {
+	back := func(note string, charge bool) error {
 		if !called {
 			return nil
 		}
-		_, terr := h.Ledger.Transition(ctx, id, ledger.Queued, ledger.Update{Source: ledger.SourceWorker, Error: note, Note: note})
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Queued, ledger.Update{Source: ledger.SourceWorker, Error: note, Note: note, Attempt: charge})
 		return terr
 	}
 	if wait, ok := throttle.IsSnooze(err); ok {
-		// Not a failure: rate limit, pause or open breaker. No attempt is
-		// charged by asynq (IsFailure is false).
+		// Not a failure: rate limit, pause or open breaker. Nothing is
+		// charged: not by asynq (IsFailure is false), not in the ledger
+		// (after a call, the snooze is the provider's 429).
 		log.Debug().Dur("wait", wait).Err(err).Msg("snoozed")
-		return errors.Join(err, back(err.Error()))
+		return errors.Join(err, back(err.Error(), false))
 	}
 	class := providers.ClassOf(err)
 	switch {
 	case class == providers.ClassRecipient || class == providers.ClassRequest:
-		_, terr := h.Ledger.Transition(ctx, id, ledger.Rejected, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: class.String()})
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Rejected, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: class.String(), Attempt: called})
 		log.Warn().Err(err).Msg("rejected by provider")
 		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
 	case class == providers.ClassAuth:
-		_, terr := h.Ledger.Transition(ctx, id, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: "credentials refused"})
+		_, terr := h.Ledger.Transition(ctx, id, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(), Note: "credentials refused", Attempt: called})
 		log.Error().Err(err).Msg("provider refused the credentials; check the provider configuration")
 		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
 	}
@@ -189,12 +208,16 @@ func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, ca
 	if gerr != nil {
 		return errors.Join(err, gerr)
 	}
-	if called && rec.Attempts >= h.MaxAttempts {
+	attempts := rec.Attempts
+	if called {
+		attempts++ // this call, charged by the transition below
+	}
+	if called && attempts >= h.MaxAttempts {
 		_, terr := h.Ledger.Transition(ctx, id, ledger.Failed, ledger.Update{Source: ledger.SourceWorker, Error: err.Error(),
-			Note: fmt.Sprintf("gave up after %d attempts", rec.Attempts)})
-		log.Error().Err(err).Int("attempts", rec.Attempts).Msg("failed: out of attempts")
+			Note: fmt.Sprintf("gave up after %d attempts", attempts), Attempt: true})
+		log.Error().Err(err).Int("attempts", attempts).Msg("failed: out of attempts")
 		return errors.Join(fmt.Errorf("%w: %w", err, asynq.SkipRetry), terr)
 	}
-	log.Warn().Err(err).Int("attempts", rec.Attempts).Msg("send failed; will retry")
-	return errors.Join(err, back(err.Error()))
+	log.Warn().Err(err).Int("attempts", attempts).Msg("send failed; will retry")
+	return errors.Join(err, back(err.Error(), true))
 }
