@@ -212,11 +212,14 @@ func (c *Client) Send(ctx context.Context, r SendRequest) (Accepted, error) {
 	if err != nil && !dup {
 		return Accepted{}, fmt.Errorf("enqueue: %w", err)
 	}
-	got, created, err := c.l.Create(ctx, rec, ledger.SourceProducer)
+	// The record may already exist without this being a repeat: a fast
+	// worker rebuilds it from the payload when it gets there first. Only an
+	// id conflict on enqueue means someone else sent this id.
+	got, _, err := c.l.Create(ctx, rec, ledger.SourceProducer)
 	if err != nil {
 		return Accepted{}, err
 	}
-	return Accepted{Message: got, Duplicate: dup || !created}, nil
+	return Accepted{Message: got, Duplicate: dup}, nil
 }
 
 // Status returns the recorded state of a message.

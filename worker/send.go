@@ -14,6 +14,7 @@ import (
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/mask"
 	"github.com/smsq/smsq/providers"
+	"github.com/smsq/smsq/sms"
 	"github.com/smsq/smsq/suppress"
 	"github.com/smsq/smsq/tasks"
 	"github.com/smsq/smsq/throttle"
@@ -88,8 +89,12 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 	rec, err := h.Ledger.Get(ctx, p.ID)
 	if errors.Is(err, ledger.ErrNotFound) {
 		// The producer died between enqueue and record: rebuild it.
+		seg := 0
+		if p.Provider != "kaizala" {
+			seg = sms.Segments(p.Text).Segments
+		}
 		rec, _, err = h.Ledger.Create(ctx, ledger.Record{ID: p.ID, Provider: p.Provider, To: p.To, From: p.From,
-			Text: p.Text, CallbackURL: p.CallbackURL}, ledger.SourceWorker)
+			Text: p.Text, Segments: seg, CallbackURL: p.CallbackURL}, ledger.SourceWorker)
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)

@@ -1,0 +1,150 @@
+// Command proof runs smsq's operational proofs against real Redis and
+// worker processes and prints their figures (see package proof):
+//
+//	go run ./cmd/proof scaleout [flags]
+//	go run ./cmd/proof failover [flags]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smsq/smsq/proof"
+)
+
+const usage = `usage: proof <scaleout|failover> [flags]
+
+  scaleout  3 worker + 2 scheduler processes on one Redis; a 20,000-recipient
+            campaign and single sends while workers are restarted (SIGTERM)
+            and one is killed (SIGKILL) mid-call: every recipient exactly once,
+            provider rates held
+  failover  Redis master + replica + 3 Sentinels; the master is killed with
+            SIGKILL under load: smsq reconnects and finishes; what was
+            refused, lost or duplicated, and why
+
+"proof <name> -h" lists the flags of each.
+`
+
+// quiet drops go-redis's own log lines ("connection refused" for every
+// dial while a master is down): the proofs report what callers saw.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func main() {
+	redis.SetLogger(quiet{})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "scaleout":
+		o, perr := scaleoutFlags(args[1:], stdout, stderr)
+		if perr != nil {
+			return flagExit(perr)
+		}
+		_, err = proof.ScaleOut(ctx, o)
+	case "failover":
+		o, perr := failoverFlags(args[1:], stdout, stderr)
+		if perr != nil {
+			return flagExit(perr)
+		}
+		_, err = proof.Failover(ctx, o)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "proof: unknown proof %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, proof.ErrFailed):
+		fmt.Fprintln(stderr, err)
+		return 1
+	default:
+		fmt.Fprintln(stderr, "proof:", err)
+		return 2
+	}
+}
+
+// flagExit is the exit code for a flag parsing outcome: 0 for -h.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+func common(fs *flag.FlagSet, c *proof.Common) {
+	fs.BoolVar(&c.Quick, "quick", false, "small sizes and short phases (a smoke run; not the figures of record)")
+	fs.StringVar(&c.Root, "root", "", "module root to build cmd/worker and cmd/scheduler in (default: from go env GOMOD)")
+	fs.StringVar(&c.Dir, "dir", "", "keep binaries, Redis data and process logs in this directory (default: a temporary one)")
+	fs.BoolVar(&c.KeepLogs, "keep", false, "keep the temporary directory with the process logs")
+	fs.BoolVar(&c.Markdown, "md", false, "print the table as Markdown")
+}
+
+func scaleoutFlags(args []string, stdout, stderr io.Writer) (proof.ScaleOutOptions, error) {
+	var o proof.ScaleOutOptions
+	fs := flag.NewFlagSet("proof scaleout", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	common(fs, &o.Common)
+	fs.IntVar(&o.Workers, "workers", 0, "worker processes (default 3)")
+	fs.IntVar(&o.Schedulers, "schedulers", 0, "scheduler processes (default 2)")
+	fs.IntVar(&o.Recipients, "recipients", 0, "campaign recipients (default 20000, quick 3000)")
+	fs.IntVar(&o.Singles, "singles", 0, "single sends (default 1500, quick 300)")
+	fs.IntVar(&o.CampaignRate, "campaign-rate", 0, "Conectaline limit, messages per second (default 1000, quick 500)")
+	fs.IntVar(&o.SingleRate, "single-rate", 0, "Keccel limit, requests per second (default 50, quick 30)")
+	kill := fs.String("kill", "auto", "SIGKILL one worker during a provider call: yes, no, auto (yes unless -quick)")
+	fs.DurationVar(&o.Hold, "hold", 0, "how long the sandbox holds its answer to an accepted Conectaline call (default 200ms)")
+	fs.DurationVar(&o.Timeout, "timeout", 0, "how long to wait for everything to be sent (default 5m)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch *kill {
+	case "auto":
+		o.Kill = proof.KillAuto
+	case "yes":
+		o.Kill = proof.KillYes
+	case "no":
+		o.Kill = proof.KillNo
+	default:
+		fmt.Fprintf(stderr, "proof scaleout: -kill: want yes, no or auto, got %q\n", *kill)
+		return o, errors.New("bad -kill")
+	}
+	o.Out = stdout
+	return o, nil
+}
+
+func failoverFlags(args []string, stdout, stderr io.Writer) (proof.FailoverOptions, error) {
+	var o proof.FailoverOptions
+	fs := flag.NewFlagSet("proof failover", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	common(fs, &o.Common)
+	fs.IntVar(&o.Workers, "workers", 0, "worker processes (default 1)")
+	fs.Float64Var(&o.SendRate, "send-rate", 0, "single sends per second from the producer (default 100, quick 50)")
+	fs.DurationVar(&o.Before, "before", 0, "traffic before the master is killed (default 10s, quick 4s)")
+	fs.DurationVar(&o.After, "after", 0, "traffic after the master is killed (default 20s, quick 10s)")
+	fs.DurationVar(&o.Drain, "drain", 0, "how long to wait for accepted messages to be sent afterwards (default 2m, quick 45s)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.Out = stdout
+	return o, nil
+}
