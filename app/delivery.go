@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/smsq/smsq/campaign"
 	"github.com/smsq/smsq/config"
 	"github.com/smsq/smsq/delivery"
 	"github.com/smsq/smsq/ledger"
@@ -44,17 +45,23 @@ type DeliveryOptions struct {
 	// Schedule is the poll back-off. Zero: delivery.DefaultSchedule()
 	// (30s, 2m, 10m, 1h, then every 4h).
 	Schedule delivery.Schedule
-	// Campaigns settles reports for campaign recipients. Default nil:
-	// such reports are kept until delivery.expiry.
-	Campaigns delivery.Campaigns
+	// Campaigns is the campaign store: reports for campaign recipients
+	// settle there, and the recipients of providers with a status
+	// endpoint are polled a block at a time (campaign.Poller). Default
+	// nil: such reports are kept until delivery.expiry, unapplied.
+	Campaigns *campaign.Store
+	// Metrics counts delivery reports and expiries. Default nil.
+	Metrics delivery.Metrics
 }
 
 // Delivery is a worker's delivery-report machinery: delivery:poll tasks,
 // the after-submit hook and the provider callback receivers.
 type Delivery struct {
 	Service *delivery.Service
-	secret  string
-	log     zerolog.Logger
+	// Campaigns polls campaign recipients; nil without a campaign store.
+	Campaigns *campaign.Poller
+	secret    string
+	log       zerolog.Logger
 }
 
 // NewDelivery builds the delivery machinery from cfg for the worker's
@@ -71,34 +78,72 @@ func NewDelivery(cfg config.Config, conn *Conn, senders map[string]providers.Sen
 		}
 	}
 	log = log.With().Str("component", "delivery").Logger()
-	svc, err := delivery.New(delivery.Options{
-		Ledger:    led,
-		Redis:     conn.Redis,
-		Queue:     asynq.NewClientFromRedisClient(conn.Redis),
-		Tasks:     asynq.NewInspectorFromRedisClient(conn.Redis),
-		Pollers:   pollers,
-		Guard:     guard,
-		Campaigns: o.Campaigns,
-		Schedule:  o.Schedule,
-		Expiry:    cfg.Delivery.Expiry,
-		Prefix:    LedgerOptions(cfg).Prefix,
-		Log:       log,
-	})
+	queue := asynq.NewClientFromRedisClient(conn.Redis)
+	do := delivery.Options{
+		Ledger:   led,
+		Redis:    conn.Redis,
+		Queue:    queue,
+		Tasks:    asynq.NewInspectorFromRedisClient(conn.Redis),
+		Pollers:  pollers,
+		Guard:    guard,
+		Metrics:  o.Metrics,
+		Schedule: o.Schedule,
+		Expiry:   cfg.Delivery.Expiry,
+		Prefix:   LedgerOptions(cfg).Prefix,
+		Log:      log,
+	}
+	if o.Campaigns != nil {
+		do.Campaigns = o.Campaigns
+	}
+	svc, err := delivery.New(do)
 	if err != nil {
 		return nil, err
 	}
-	return &Delivery{Service: svc, secret: cfg.Delivery.CallbackSecret, log: log}, nil
+	d := &Delivery{Service: svc, secret: cfg.Delivery.CallbackSecret, log: log}
+	if o.Campaigns != nil {
+		d.Campaigns, err = campaign.NewPoller(campaign.PollerOptions{
+			Store:    o.Campaigns,
+			Queue:    queue,
+			Pollers:  pollers,
+			Guard:    guard,
+			Early:    svc,
+			Metrics:  o.Metrics,
+			Schedule: o.Schedule,
+			Expiry:   cfg.Delivery.Expiry,
+			Log:      log,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // TaskHandlers are the delivery task handlers, for
-// worker.ServerOptions.Extra.
+// worker.ServerOptions.Extra: message polls, and campaign block polls
+// when there is a campaign store.
 func (d *Delivery) TaskHandlers() map[string]asynq.Handler {
-	return map[string]asynq.Handler{tasks.TypePoll: asynq.HandlerFunc(d.Service.HandlePoll)}
+	hs := map[string]asynq.Handler{tasks.TypePoll: asynq.HandlerFunc(d.Service.HandlePoll)}
+	if d.Campaigns != nil {
+		hs[campaign.TypePoll] = d.Campaigns
+	}
+	return hs
 }
 
-// Wire registers everything with a worker about to run: the poll handler
+// Wire registers everything with a worker about to run: the poll handlers
 // in extra, the after-submit hook on h, the callback receivers on mux.
+// The campaign block handler in extra, if any (CampaignHandlers), gets
+// the block poll starter and h's provider-call metrics, so campaign
+// recipients are followed and counted like single messages.
 func (d *Delivery) Wire(h *worker.Handlers, extra map[string]asynq.Handler, mux *http.ServeMux) {
+	if bh, ok := extra[tasks.TypeBlock].(*campaign.Handler); ok {
+		if d.Campaigns != nil {
+			bh.SetPolls(d.Campaigns)
+		}
+		if h.Metrics != nil {
+			bh.SetMetrics(h.Metrics)
+		}
+	}
 	for typ, th := range d.TaskHandlers() {
 		extra[typ] = th
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/smsq/smsq/campaign"
 	"github.com/smsq/smsq/config"
 	"github.com/smsq/smsq/metrics"
 	"github.com/smsq/smsq/metrics/monitoring"
@@ -15,22 +16,28 @@ import (
 )
 
 // WorkerMetrics builds a worker's Prometheus metrics: its provider calls
-// (set it as worker.Handlers.Metrics), smsq's queues, and each enabled
-// provider's limiter and breaker state, read from Redis when scraped.
-func WorkerMetrics(cfg config.Config, conn *Conn, guard *throttle.Guard, log zerolog.Logger) (*metrics.Metrics, error) {
+// (set it as worker.Handlers.Metrics) and delivery reports
+// (DeliveryOptions.Metrics), smsq's queues, each enabled provider's
+// limiter and breaker state, and the recipients of running and paused
+// campaigns (when campaigns is not nil), read from Redis when scraped.
+func WorkerMetrics(cfg config.Config, conn *Conn, guard *throttle.Guard, campaigns *campaign.Store, log zerolog.Logger) (*metrics.Metrics, error) {
 	queues := make([]string, 0, len(tasks.QueueWeights()))
 	for q := range tasks.QueueWeights() {
 		queues = append(queues, q)
 	}
 	sort.Strings(queues)
-	return metrics.New(metrics.Options{
+	o := metrics.Options{
 		Providers: cfg.Providers.Names(),
 		// Shares the worker's Redis client: nothing to close.
 		Queues:     asynq.NewInspectorFromRedisClient(conn.Redis),
 		QueueNames: queues,
 		Throttle:   guard,
 		Log:        log.With().Str("component", "metrics").Logger(),
-	})
+	}
+	if campaigns != nil {
+		o.Campaigns = metrics.CountedSource(campaigns.Active)
+	}
+	return metrics.New(o)
 }
 
 // MonitoringUI builds the queue UI served at /monitoring: payloads and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smsq/smsq/campaign"
 	"github.com/smsq/smsq/config"
 	"github.com/smsq/smsq/embedded"
 	"github.com/smsq/smsq/ledger"
@@ -79,7 +80,8 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	h := &worker.Handlers{Ledger: led, Senders: senders, Guard: guard, Suppress: suppress.New(conn.Redis, ""),
 		MaxAttempts: cfg.Send.MaxAttempts, CostBy: CostBy(cfg), Log: log}
 
-	met, err := WorkerMetrics(cfg, conn, guard, log)
+	campaigns := campaign.NewStore(conn.Redis, campaign.StoreOptions{})
+	met, err := WorkerMetrics(cfg, conn, guard, campaigns, log)
 	if err != nil {
 		return err
 	}
@@ -96,7 +98,7 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	if embeddedMode {
 		log.Info().Str("url", "http://"+cfg.Worker.HTTPAddr+"/monitoring/").Msg("queue monitoring UI")
 	}
-	dl, err := NewDelivery(cfg, conn, senders, guard, led, log, DeliveryOptions{})
+	dl, err := NewDelivery(cfg, conn, senders, guard, led, log, DeliveryOptions{Campaigns: campaigns, Metrics: met})
 	if err != nil {
 		return err
 	}

@@ -133,3 +133,90 @@ func campaignKeyBytes(b *testing.B, rdb *redis.Client, id string) int64 {
 	}
 	return total
 }
+
+// BenchmarkDeliveryIndex records provider ids for every recipient of a
+// campaign, as the block handler does for a provider that reports
+// delivery, and reports the Redis memory that costs per recipient while
+// the reports are awaited: the campaign's recipient → id hashes, the
+// global id → recipient index, and used_memory overall. Keccel ids are
+// 7-digit numbers, Sakari ids 24 hex digits.
+func BenchmarkDeliveryIndex(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		provider string
+		n        int
+		pid      func(i int) string
+	}{
+		{"keccel-10k", "keccel", 10_000, func(i int) string { return strconv.Itoa(1_000_001 + i) }},
+		{"keccel-1M", "keccel", million, func(i int) string { return strconv.Itoa(1_000_001 + i) }},
+		{"sakari-1M", "sakari", million, func(i int) string { return fmt.Sprintf("6a1f%020x", uint64(i)*0x9e3779b97f4a7c15>>8) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := redistest.Start(b)
+			rdb := srv.Client()
+			ctx := context.Background()
+			store := NewStore(rdb, StoreOptions{})
+			c := &Campaign{Definition: Definition{ID: "idx", Provider: bc.provider}, Total: bc.n}
+			var used, campaignBytes, indexBytes float64
+			for b.Loop() {
+				b.StopTimer()
+				if err := rdb.FlushDB(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				store = NewStore(rdb, StoreOptions{})
+				before := usedMemory(b, rdb)
+				b.StartTimer()
+				for lo := 0; lo < bc.n; lo += 1000 {
+					pids := make(map[string]int, 1000)
+					for i := lo; i < min(lo+1000, bc.n); i++ {
+						pids[bc.pid(i)] = i
+					}
+					if err := store.recordProviderIDs(ctx, c, pids); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				used = float64(usedMemory(b, rdb)-before) / float64(bc.n)
+				campaignBytes = float64(keyBytes(b, rdb, "smsq:c:{idx}:d:*")) / float64(bc.n)
+				indexBytes = float64(keyBytes(b, rdb, "smsq:dlx:*")) / float64(bc.n)
+				id, idx, ok, err := store.LookupProviderID(ctx, bc.provider, bc.pid(bc.n/2))
+				if err != nil || !ok || id != "idx" || idx != bc.n/2 {
+					b.Fatalf("lookup: %s %d %v %v", id, idx, ok, err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(used, "used_memory-B/recipient")
+			b.ReportMetric(campaignBytes, "campaign-B/recipient")
+			b.ReportMetric(indexBytes, "index-B/recipient")
+		})
+	}
+}
+
+// keyBytes sums MEMORY USAGE over the keys matching pattern.
+func keyBytes(b *testing.B, rdb *redis.Client, pattern string) int64 {
+	ctx := context.Background()
+	var total int64
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var names []string
+	for iter.Next(ctx) {
+		names = append(names, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		b.Fatal(err)
+	}
+	for start := 0; start < len(names); start += 1000 {
+		cmds := make([]*redis.IntCmd, 0, 1000)
+		if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, n := range names[start:min(start+1000, len(names))] {
+				cmds = append(cmds, p.MemoryUsage(ctx, n, 0))
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cmds {
+			total += c.Val()
+		}
+	}
+	return total
+}

@@ -82,6 +82,37 @@ func (c *Campaign) Processed() int64 {
 		c.Counts[Delivered.String()] + c.Counts[Expired.String()]
 }
 
+// DeliveryRate is the share of the recipients handed to the provider, or
+// given up on, that the provider reported delivered:
+//
+//	delivered / (submitted + delivered + failed + expired)
+//
+// Submitted recipients still wait for their report and count against the
+// rate until it comes. Failed covers both failed delivery reports and
+// recipients whose sending failed after every attempt. Rejected
+// (refused at submission), suppressed and not yet sent recipients are left
+// out. 0 while the denominator is 0.
+func (c *Campaign) DeliveryRate() float64 {
+	n := c.Counts[Submitted.String()] + c.Counts[Delivered.String()] + c.Counts[Failed.String()] + c.Counts[Expired.String()]
+	if n <= 0 {
+		return 0
+	}
+	return float64(c.Counts[Delivered.String()]) / float64(n)
+}
+
+// CampaignID is the campaign's id (metrics.Counted).
+func (c *Campaign) CampaignID() string { return c.ID }
+
+// RecipientCounts is how many recipients are in each state, every state
+// named (metrics.Counted).
+func (c *Campaign) RecipientCounts() map[string]int64 {
+	out := make(map[string]int64, numRecipientStates)
+	for _, s := range RecipientStates() {
+		out[s.String()] = c.Counts[s.String()]
+	}
+	return out
+}
+
 // meta hash fields.
 const (
 	fName, fProvider, fMessage, fFrom, fFields                = "name", "provider", "message", "from", "fields"

@@ -34,6 +34,15 @@ type HandlerOptions struct {
 	// Enqueuer lets the handler enqueue the next block as soon as one
 	// completes. Default nil: the Scheduler does it on its next tick.
 	Enqueuer Enqueuer `koanf:"-"`
+	// Polls starts the delivery polls of each block sent through a
+	// provider with a status endpoint (providers.StatusPoller), and only
+	// then are the provider ids recorded for delivery reports (they are
+	// dropped when the block's round of polls ends). Default nil: no ids,
+	// no polls; recipients stay submitted. SetPolls sets it later.
+	Polls PollStarter `koanf:"-"`
+	// Metrics is told about every provider call, as for single sends.
+	// Default nil: none. SetMetrics sets it later.
+	Metrics Metrics `koanf:"-"`
 	// MaxAttempts is how many failed provider calls the recipients at the
 	// head of a block may take before they are failed (send.max_attempts).
 	// Default 8.
@@ -61,6 +70,14 @@ type HandlerOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error `koanf:"-"`
 	// Log receives progress and problems. Default: disabled.
 	Log zerolog.Logger `koanf:"-"`
+}
+
+// Metrics records provider calls; *metrics.Metrics implements it (and
+// worker.Metrics is the same interface).
+type Metrics interface {
+	// ProviderCall reports one call that carried messages messages: its
+	// duration and its error (nil when the provider accepted them).
+	ProviderCall(provider string, messages int, took time.Duration, err error)
 }
 
 // Handler runs campaign:block tasks.
@@ -117,6 +134,39 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// SetPolls sets HandlerOptions.Polls, for a worker that builds its
+// delivery machinery after its task handlers. Call it before the handler
+// runs.
+func (h *Handler) SetPolls(p PollStarter) { h.o.Polls = p }
+
+// SetMetrics sets HandlerOptions.Metrics; call it before the handler runs.
+func (h *Handler) SetMetrics(m Metrics) { h.o.Metrics = m }
+
+// reports reports whether c's recipients get provider ids recorded and
+// delivery polls: its provider has a status endpoint and polls are on.
+func (h *Handler) reports(c *Campaign) bool {
+	_, ok := h.o.Senders[c.Provider].(providers.StatusPoller)
+	return ok && h.o.Polls != nil
+}
+
+// startPolls starts block k's delivery polls if it needs them. A failure
+// is returned only when the run has no error of its own: either way the
+// block task runs again and so does this.
+func (h *Handler) startPolls(ctx context.Context, log zerolog.Logger, c *Campaign, k int, recorded bool, runErr error) error {
+	if !h.reports(c) {
+		return runErr
+	}
+	pctx, cancel := afterCtx(ctx)
+	defer cancel()
+	if err := h.o.Polls.Start(pctx, c, k, recorded); err != nil {
+		log.Warn().Err(err).Msg("delivery polls of the block not started; will try again")
+		if runErr == nil {
+			return err
+		}
+	}
+	return runErr
+}
+
 // ProcessTask implements asynq.Handler.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error { return h.HandleBlock(ctx, t) }
 
@@ -151,7 +201,9 @@ func (h *Handler) HandleBlock(ctx context.Context, t *asynq.Task) error {
 	}
 	if !c.State.active() {
 		log.Info().Str("state", string(c.State)).Msg("campaign not active: block left for later")
-		return nil
+		// What was submitted before the stop is still followed up (a
+		// block beyond the last has no recipients: nothing starts).
+		return h.startPolls(ctx, log, c, p.Block, false, nil)
 	}
 	if p.Block >= c.Blocks {
 		return fmt.Errorf("campaign %s has %d blocks, not %d: %w", c.ID, c.Blocks, p.Block+1, asynq.SkipRetry)
@@ -184,11 +236,12 @@ func (h *Handler) HandleBlock(ctx context.Context, t *asynq.Task) error {
 		_ = releaseScript.Run(rctx, h.store.rdb, []string{lk}, token).Err()
 	}()
 
-	err = h.runBlock(ctx, log, c, x, p.Block)
+	var recorded bool
+	err = h.runBlock(ctx, log, c, x, p.Block, &recorded)
 	if errors.Is(err, errStopped) {
-		return nil
+		err = nil
 	}
-	return err
+	return h.startPolls(ctx, log, c, p.Block, recorded, err)
 }
 
 // renewLock keeps the run lock alive while the block runs.
@@ -235,7 +288,8 @@ func afterCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // runBlock sends block k's pending recipients batch by batch and, when
 // none is left, records the block complete and enqueues the next one.
-func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k int) error {
+// recorded is set when provider ids were recorded.
+func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k int, recorded *bool) error {
 	lo, hi := c.blockRange(k)
 	st, err := h.store.states(ctx, c.ID, lo, hi)
 	if err != nil {
@@ -262,7 +316,7 @@ func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign,
 		slices.Sort(todo)
 	}
 	if len(todo) > 0 {
-		if err := h.sendAll(ctx, log, c, x, k, lo, hi, todo); err != nil {
+		if err := h.sendAll(ctx, log, c, x, k, lo, hi, todo, recorded); err != nil {
 			return err
 		}
 	}
@@ -300,7 +354,7 @@ func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign,
 // sendAll walks the todo recipients in provider-sized batches, checking
 // before each batch that the campaign is still active and the window
 // open.
-func (h *Handler) sendAll(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k, lo, hi int, todo []int) error {
+func (h *Handler) sendAll(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k, lo, hi int, todo []int, recorded *bool) error {
 	sender, ok := h.o.Senders[c.Provider]
 	if !ok {
 		log.Error().Str("provider", c.Provider).Msg("provider not configured on this worker; retrying later")
@@ -315,8 +369,8 @@ func (h *Handler) sendAll(ctx context.Context, log zerolog.Logger, c *Campaign, 
 	if batched {
 		size = max(1, bs.MaxBatch())
 	}
-	_, poller := sender.(providers.StatusPoller)
-	run := &blockRun{h: h, log: log, c: c, x: x, k: k, sender: sender, poller: poller, dirtyAttempts: c.Attempts > 0}
+	run := &blockRun{h: h, log: log, c: c, x: x, k: k, sender: sender, poller: h.reports(c), recorded: recorded,
+		dirtyAttempts: c.Attempts > 0}
 	for start := 0; start < len(todo); start += size {
 		batch := todo[start:min(start+size, len(todo))]
 		if err := h.checkpoint(ctx, c, x); err != nil {
@@ -388,8 +442,16 @@ type blockRun struct {
 	x             *compiled
 	k             int
 	sender        providers.Sender
-	poller        bool
-	dirtyAttempts bool // the meta attempts counter may be non-zero
+	poller        bool  // provider ids are recorded for delivery reports
+	recorded      *bool // set once some are
+	dirtyAttempts bool  // the meta attempts counter may be non-zero
+}
+
+// called tells Metrics about one provider call.
+func (r *blockRun) called(messages int, start time.Time, err error) {
+	if r.h.o.Metrics != nil {
+		r.h.o.Metrics.ProviderCall(r.c.Provider, messages, r.h.o.Now().Sub(start), err)
+	}
 }
 
 // windowClosed is what a call returns when the window closed while it
@@ -426,7 +488,9 @@ func (r *blockRun) sendBatch(ctx context.Context, bs providers.BatchSender, batc
 		if len(sel) == 0 {
 			return nil
 		}
+		start := r.h.o.Now()
 		results, err = bs.SendBatch(ctx, sel)
+		r.calledBatch(len(sel), start, results, err)
 		return err
 	})
 	if len(called) == 0 {
@@ -477,7 +541,9 @@ func (r *blockRun) sendEach(ctx context.Context, batch []int, msgs []providers.M
 					return nil
 				}
 				res[j].called = true
+				start := r.h.o.Now()
 				pr, err = r.sender.Send(ctx, m)
+				r.called(1, start, err)
 				return err
 			})
 			if res[j].called {
@@ -506,6 +572,31 @@ func (r *blockRun) sendEach(ctx context.Context, batch []int, msgs []providers.M
 		}
 	}
 	return outs, callErr
+}
+
+// calledBatch tells Metrics about one batch call: the recipients it got
+// accepted, or, when it got none accepted, all of them with the error
+// (the whole call's, or the first recipient's). Recipients refused one by
+// one inside an accepted batch are in the campaign's rejected count.
+func (r *blockRun) calledBatch(n int, start time.Time, results []providers.BatchResult, err error) {
+	if err != nil {
+		r.called(n, start, err)
+		return
+	}
+	ok := 0
+	var first error
+	for _, res := range results {
+		if res.Err == nil {
+			ok++
+		} else if first == nil {
+			first = res.Err
+		}
+	}
+	if ok == 0 && first != nil {
+		r.called(n, start, first)
+		return
+	}
+	r.called(ok, start, nil)
 }
 
 // cost is how many units of the provider's rate limit msgs use.
@@ -583,6 +674,8 @@ func (r *blockRun) settle(ctx context.Context, outs []outcome, callErr error) er
 	}
 	if err := r.h.store.recordProviderIDs(wctx, r.c, pids); err != nil {
 		errs = append(errs, err)
+	} else if len(pids) > 0 {
+		*r.recorded = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("campaign store: %w", err)

@@ -176,11 +176,14 @@ func (b *bundle) get(id string) *Campaign {
 }
 
 // queued lists the block tasks waiting in the queue.
-func (b *bundle) queued() []*asynq.TaskInfo {
+func (b *bundle) queued() []*asynq.TaskInfo { return b.queuedIn(tasks.QueueBulk) }
+
+// queuedIn lists the tasks waiting in queue, soonest first.
+func (b *bundle) queuedIn(queue string) []*asynq.TaskInfo {
 	b.t.Helper()
 	var out []*asynq.TaskInfo
 	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){b.insp.ListScheduledTasks, b.insp.ListPendingTasks} {
-		ts, err := list(tasks.QueueBulk, asynq.PageSize(1000))
+		ts, err := list(queue, asynq.PageSize(1000))
 		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			require.NoError(b.t, err)
 		}
@@ -193,18 +196,21 @@ func (b *bundle) queued() []*asynq.TaskInfo {
 // runDue runs, with h, every queued block task due at the fake time, the
 // way an asynq worker would: a snooze or an error puts the task back at
 // its retry time. It returns how many tasks ran.
-func (b *bundle) runDue(h *Handler) int {
+func (b *bundle) runDue(h *Handler) int { return b.runDueIn(tasks.QueueBulk, h) }
+
+// runDueIn is runDue for the tasks of queue, run by h.
+func (b *bundle) runDueIn(queue string, h asynq.Handler) int {
 	b.t.Helper()
 	ctx := context.Background()
 	n := 0
-	for _, ti := range b.queued() {
+	for _, ti := range b.queuedIn(queue) {
 		if ti.State == asynq.TaskStateScheduled && ti.NextProcessAt.After(b.clock.Now()) {
 			continue
 		}
-		if err := b.insp.DeleteTask(tasks.QueueBulk, ti.ID); err != nil {
+		if err := b.insp.DeleteTask(queue, ti.ID); err != nil {
 			continue // another runner took it
 		}
-		err := h.HandleBlock(ctx, asynq.NewTask(ti.Type, ti.Payload))
+		err := h.ProcessTask(ctx, asynq.NewTask(ti.Type, ti.Payload))
 		n++
 		b.mu.Lock()
 		b.runs = append(b.runs, run{TaskID: ti.ID, At: b.clock.Now(), Err: err})
@@ -217,7 +223,7 @@ func (b *bundle) runDue(h *Handler) int {
 		if d, ok := throttle.IsSnooze(err); ok {
 			delay = max(d, time.Second)
 		}
-		t := asynq.NewTask(ti.Type, ti.Payload, asynq.TaskID(ti.ID), asynq.Queue(tasks.QueueBulk),
+		t := asynq.NewTask(ti.Type, ti.Payload, asynq.TaskID(ti.ID), asynq.Queue(queue),
 			asynq.ProcessAt(b.clock.Now().Add(delay)))
 		if _, err := b.aq.Enqueue(t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			require.NoError(b.t, err)

@@ -12,20 +12,32 @@ import (
 // ~15–60 bytes stay well inside a cheap GET and match the largest batch.
 const chunkSize = 1000
 
+// pidChunk is how many recipients one provider-id hash covers: few enough
+// that the hash stays a compact listpack (Redis converts above 128
+// entries), many enough that the key itself costs ~1 byte a recipient.
+const pidChunk = 100
+
 // keys names every Redis key of one campaign.
 type keys struct {
 	meta, states, lock string
 	chunkPrefix        string
 	pidPrefix          string
+	polls              string
 }
 
 func newKeys(prefix, id string) keys {
 	base := prefix + "c:{" + id + "}"
-	return keys{meta: base, states: base + ":s", lock: base + ":lock", chunkPrefix: base + ":r:", pidPrefix: base + ":p:"}
+	return keys{meta: base, states: base + ":s", lock: base + ":lock", chunkPrefix: base + ":r:", pidPrefix: base + ":d:",
+		polls: base + ":dl"}
 }
 
 func (k keys) chunk(n int) string { return k.chunkPrefix + strconv.Itoa(n) }
-func (k keys) pids(b int) string  { return k.pidPrefix + strconv.Itoa(b) }
+
+// pids is the hash holding the provider id of recipient idx, under the
+// field pidField(idx).
+func (k keys) pids(idx int) string { return k.pidPrefix + strconv.Itoa(idx/pidChunk) }
+
+func pidField(idx int) string { return strconv.Itoa(idx % pidChunk) }
 
 // idPattern is what a given campaign id may look like. No ":" (it
 // separates the block number in task ids) and no braces (hash tags).

@@ -21,11 +21,24 @@ type Outlook struct {
 	// Zero when unknown (nothing sent yet on an unpaced campaign, paused,
 	// cancelled).
 	ETA time.Time `json:"eta,omitzero"`
+	// AwaitingReport counts recipients submitted to a provider that has
+	// not reported their delivery yet; Delivered, Failed and Expired those
+	// with a final word (Failed includes sends that failed after every
+	// attempt; Expired: no report within delivery.expiry).
+	AwaitingReport int64 `json:"awaiting_report"`
+	Delivered      int64 `json:"delivered"`
+	Failed         int64 `json:"failed"`
+	Expired        int64 `json:"expired"`
+	// DeliveryRate is Campaign.DeliveryRate: delivered / (submitted +
+	// delivered + failed + expired), 0 when nothing was sent.
+	DeliveryRate float64 `json:"delivery_rate"`
 }
 
 // Outlook computes c's outlook at now.
 func (c *Campaign) Outlook(now time.Time) (Outlook, error) {
-	o := Outlook{Remaining: max(0, int64(c.Sendable)-c.Processed()), NextBlock: -1}
+	o := Outlook{Remaining: max(0, int64(c.Sendable)-c.Processed()), NextBlock: -1,
+		AwaitingReport: c.Counts[Submitted.String()], Delivered: c.Counts[Delivered.String()],
+		Failed: c.Counts[Failed.String()], Expired: c.Counts[Expired.String()], DeliveryRate: c.DeliveryRate()}
 	switch c.State {
 	case Done:
 		o.ETA = c.Finished

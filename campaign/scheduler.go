@@ -95,6 +95,7 @@ func (d *dispatcher) advance(ctx context.Context, c *Campaign, now time.Time) (b
 	if err != nil || !ok {
 		return false, err
 	}
+	d.store.setLive(ctx, c)
 	return true, d.enqueue(ctx, c.ID, k, start)
 }
 

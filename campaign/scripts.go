@@ -140,3 +140,111 @@ if tonumber(h[3] or '0') < tonumber(ARGV[2]) then
 end
 return 1
 `)
+
+// submittedChar is the Lua expression of the submitted state byte.
+var submittedChar = "string.char(" + strconv.Itoa(int(Submitted)) + ")"
+
+// recordPIDsScript writes provider ids into a campaign's provider-id
+// hashes. KEYS are the hashes; ARGV are triples (key number, field, id).
+// Returns the ids it replaced (a recipient sent again gets a new id), so
+// their global index entries can be dropped.
+var recordPIDsScript = redis.NewScript(`
+local old = {}
+for i = 1, #ARGV, 3 do
+  local k = KEYS[tonumber(ARGV[i])]
+  local prev = redis.call('HGET', k, ARGV[i + 1])
+  if prev and prev ~= ARGV[i + 2] then old[#old + 1] = prev end
+  redis.call('HSET', k, ARGV[i + 1], ARGV[i + 2])
+end
+return old
+`)
+
+// settleScript applies a final delivery report to recipient ARGV[1]:
+// only when KEYS[3] field ARGV[2] still holds its provider id ARGV[3]
+// (else -1: the id is not this recipient's), and only from submitted
+// (else 0: already final, nothing changes). Moves it to state ARGV[4]
+// with the counters and returns 1.
+//
+// KEYS[1] state string, KEYS[2] meta hash, KEYS[3] provider-id hash.
+var settleScript = redis.NewScript(`
+local names = ` + luaStateNames() + `
+if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return -1 end
+local idx = tonumber(ARGV[1])
+local cur = redis.call('GETRANGE', KEYS[1], idx, idx)
+if cur ~= ` + submittedChar + ` then return 0 end
+local to = tonumber(ARGV[4])
+redis.call('SETRANGE', KEYS[1], idx, string.char(to))
+redis.call('HINCRBY', KEYS[2], 'n:submitted', -1)
+redis.call('HINCRBY', KEYS[2], 'n:' .. names[to + 1], 1)
+return 1
+`)
+
+// armScript starts the delivery-poll round of block ARGV[1] (recipients
+// ARGV[2] … ARGV[3]-1) at ARGV[4] (unix ms), unless one is running or the
+// block has nothing to follow: no recipient submitted and no provider id
+// recorded (push reports may settle every recipient before this runs;
+// the round must still run, to drop the ids). A running round gets its
+// anchor (the latest submission, from which the delivery deadline counts)
+// moved to ARGV[4] when ARGV[5] is "1". Returns {"1" when started, the
+// round's id ("0": none)}.
+//
+// KEYS[1] state string, KEYS[2] poll-rounds hash (block → "<id>:<anchor>"),
+// KEYS[3…] the provider-id hashes covering the block, the first being
+// number ARGV[6].
+var armScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if cur then
+  local id, anchor = string.match(cur, '^(%d+):(%d+)$')
+  if ARGV[5] == '1' and tonumber(ARGV[4]) > tonumber(anchor) then
+    redis.call('HSET', KEYS[2], ARGV[1], id .. ':' .. ARGV[4])
+  end
+  return {'0', id}
+end
+local lo, hi = tonumber(ARGV[2]), tonumber(ARGV[3])
+if hi <= lo then return {'0', '0'} end
+local follow = ARGV[5] == '1' or string.find(redis.call('GETRANGE', KEYS[1], lo, hi - 1), ` + submittedChar + `, 1, true)
+local size, first = ` + strconv.Itoa(pidChunk) + `, tonumber(ARGV[6])
+for k = 3, #KEYS do
+  if follow then break end
+  local base = (first + k - 3) * size
+  for _, f in ipairs(redis.call('HKEYS', KEYS[k])) do
+    local i = base + tonumber(f)
+    if i >= lo and i < hi then follow = true break end
+  end
+end
+if not follow then return {'0', '0'} end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[4] .. ':' .. ARGV[4])
+return {'1', ARGV[4]}
+`)
+
+// disarmScript forgets round ARGV[2] of block ARGV[1] (its first task
+// could not be enqueued). KEYS[1] poll-rounds hash.
+var disarmScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.match(cur, '^(%d+):') == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+`)
+
+// endRoundScript ends round ARGV[2] of block ARGV[1] (recipients ARGV[3]
+// … ARGV[4]-1) once none of them is submitted any more: forgets the round
+// and the block's provider ids. Returns 1 when ended, 0 when a recipient
+// still waits for its report, -1 when the round is not the block's
+// current one.
+//
+// KEYS[1] state string, KEYS[2] poll-rounds hash, KEYS[3…] the
+// provider-id hashes covering the block, the first being number ARGV[5].
+var endRoundScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur or string.match(cur, '^(%d+):') ~= ARGV[2] then return -1 end
+local lo, hi = tonumber(ARGV[3]), tonumber(ARGV[4])
+if hi > lo and string.find(redis.call('GETRANGE', KEYS[1], lo, hi - 1), ` + submittedChar + `, 1, true) then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+local size, first = ` + strconv.Itoa(pidChunk) + `, tonumber(ARGV[5])
+for k = 3, #KEYS do
+  local n = first + k - 3
+  local fields = {}
+  for i = math.max(lo, n * size), math.min(hi, (n + 1) * size) - 1 do fields[#fields + 1] = tostring(i - n * size) end
+  if #fields > 0 then redis.call('HDEL', KEYS[k], unpack(fields)) end
+end
+return 1
+`)

@@ -405,8 +405,10 @@ func TestSingleSendProviderRecordsProviderIDs(t *testing.T) {
 	guard, err := throttle.New(b.rdb, throttle.Config{Providers: map[string]throttle.ProviderConfig{"keccel": {}},
 		Now: b.clock.Now, Sleep: b.clock.Sleep})
 	require.NoError(t, err)
+	polls, err := NewPoller(PollerOptions{Store: b.store, Queue: b.aq, Now: b.clock.Now})
+	require.NoError(t, err)
 	h, err := NewHandler(HandlerOptions{Store: b.store, Senders: map[string]providers.Sender{"keccel": client},
-		Guard: guard, Enqueuer: b.aq, Parallel: 4, Now: b.clock.Now, Sleep: b.clock.Sleep})
+		Guard: guard, Enqueuer: b.aq, Polls: polls, Parallel: 4, Now: b.clock.Now, Sleep: b.clock.Sleep})
 	require.NoError(t, err)
 
 	file := csvOf(20) + number(20)[:len(number(20))-6] + "666666,Unreachable\n"
@@ -421,9 +423,10 @@ func TestSingleSendProviderRecordsProviderIDs(t *testing.T) {
 	ctx := context.Background()
 	for _, a := range fake.Recorder().Accepted() {
 		require.NotEmpty(t, a.ID)
-		idx, ok, err := b.store.LookupProviderID(ctx, c, a.ID)
+		id, idx, ok, err := b.store.LookupProviderID(ctx, "keccel", a.ID)
 		require.NoError(t, err)
 		require.True(t, ok, a.ID)
+		require.Equal(t, c.ID, id)
 		// The Keccel fake records numbers without the "+".
 		require.Equal(t, strings.TrimPrefix(number(idx), "+"), strings.TrimPrefix(a.To, "+"))
 	}

@@ -39,13 +39,13 @@ type RecipientState byte
 const (
 	Pending    RecipientState = iota // waiting for its block
 	Sending                          // a worker is calling the provider with it
-	Submitted                        // the provider accepted it
-	Failed                           // retries exhausted
+	Submitted                        // the provider accepted it; awaiting its delivery report
+	Failed                           // retries exhausted, or the provider reported it failed
 	Rejected                         // permanent provider refusal
 	Suppressed                       // on the suppression list: never sent
 	Unknown                          // a worker stopped mid-call; will be sent again
-	Delivered                        // final delivery report: delivered (later work)
-	Expired                          // no final report in time (later work)
+	Delivered                        // the provider reported it delivered
+	Expired                          // no final delivery report within delivery.expiry
 	numRecipientStates
 )
 

@@ -5,11 +5,10 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,6 +30,9 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	now    func() time.Time
+
+	numbers sync.Map // campaign id → number (see report.go); fixed once given
+	ids     sync.Map // number → campaign id
 }
 
 // NewStore returns a Store on rdb. It does not touch Redis.
@@ -355,12 +357,23 @@ func (s *Store) List(ctx context.Context) ([]*Campaign, error) {
 // Pause stops the campaign before its next batch and block. Pending
 // recipients stay pending; Resume continues with them.
 func (s *Store) Pause(ctx context.Context, id string) (*Campaign, error) {
-	return s.setState(ctx, id, Paused, "", Scheduled, Running)
+	c, err := s.setState(ctx, id, Paused, "", Scheduled, Running)
+	s.live(ctx, c, err)
+	return c, err
 }
 
 // Resume continues a paused campaign; the scheduler re-enqueues its block.
 func (s *Store) Resume(ctx context.Context, id string) (*Campaign, error) {
-	return s.setState(ctx, id, Running, "", Paused)
+	c, err := s.setState(ctx, id, Running, "", Paused)
+	s.live(ctx, c, err)
+	return c, err
+}
+
+// live lists c for Active when a state change made it running or paused.
+func (s *Store) live(ctx context.Context, c *Campaign, err error) {
+	if err == nil && (c.State == Running || c.State == Paused) {
+		s.setLive(ctx, c)
+	}
 }
 
 // Cancel stops the campaign for good before its next batch and block.
@@ -369,13 +382,15 @@ func (s *Store) Cancel(ctx context.Context, id string) (*Campaign, error) {
 	c, err := s.setState(ctx, id, Cancelled, "", Scheduled, Running, Paused)
 	if err == nil {
 		_ = s.rdb.SRem(ctx, s.activeKey(), id).Err()
+		s.notLive(ctx, id)
 	}
 	return c, err
 }
 
 // pause is Pause with a reason, for smsq's own pauses.
 func (s *Store) pause(ctx context.Context, id, reason string) error {
-	_, err := s.setState(ctx, id, Paused, reason, Scheduled, Running)
+	c, err := s.setState(ctx, id, Paused, reason, Scheduled, Running)
+	s.live(ctx, c, err)
 	return err
 }
 
@@ -505,6 +520,7 @@ func (s *Store) blockDone(ctx context.Context, id string, k int, now time.Time) 
 	}
 	if State(st).Final() {
 		_ = s.rdb.SRem(ctx, s.activeKey(), id).Err()
+		s.notLive(ctx, id)
 	}
 	return State(st), nil
 }
@@ -531,50 +547,6 @@ func (s *Store) activeIDs(ctx context.Context) ([]string, error) {
 }
 
 func (s *Store) deactivate(ctx context.Context, id string) error {
+	s.notLive(ctx, id)
 	return s.rdb.SRem(ctx, s.activeKey(), id).Err()
-}
-
-// pidBuckets is how many provider-id hashes a campaign of total recipients
-// uses: ~64 entries each, so every hash stays a compact listpack.
-func pidBuckets(total int) int { return max(1, total/64) }
-
-func pidBucket(pid string, total int) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(pid))
-	return int(h.Sum32() % uint32(pidBuckets(total)))
-}
-
-// recordProviderIDs remembers which recipient each provider message id
-// belongs to, for delivery reports.
-func (s *Store) recordProviderIDs(ctx context.Context, c *Campaign, pids map[string]int) error {
-	if len(pids) == 0 {
-		return nil
-	}
-	k := s.keys(c.ID)
-	byBucket := map[int][]any{}
-	for pid, idx := range pids {
-		b := pidBucket(pid, c.Total)
-		byBucket[b] = append(byBucket[b], pid, idx)
-	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for b, kv := range byBucket {
-			p.HSet(ctx, k.pids(b), kv...)
-		}
-		return nil
-	})
-	return err
-}
-
-// LookupProviderID returns the index of the recipient the provider knows
-// as pid, for correlating delivery reports.
-func (s *Store) LookupProviderID(ctx context.Context, c *Campaign, pid string) (int, bool, error) {
-	v, err := s.rdb.HGet(ctx, s.keys(c.ID).pids(pidBucket(pid, c.Total)), pid).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	i, err := strconv.Atoi(v)
-	return i, err == nil, err
 }

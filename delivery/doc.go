@@ -17,6 +17,12 @@
 // the provider's message id and applied by the after-submit hook. A final
 // push report cancels the message's pending poll.
 //
+// Campaign recipients are not in the ledger: a report for an id the
+// ledger lacks goes to Options.Campaigns (the campaign store), and is kept
+// only when no campaign knows it either; the campaign poller applies kept
+// reports (ApplyKept) before it polls. Every final report and expiry is
+// counted in Options.Metrics.
+//
 // Redis cost per message in flight: one asynq task (the next poll) and one
 // small string key naming it, both gone once the message is final.
 //

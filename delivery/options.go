@@ -92,6 +92,13 @@ type Campaigns interface {
 	Settle(ctx context.Context, provider string, rep providers.DeliveryReport, src ledger.Source) (bool, error)
 }
 
+// Metrics counts delivery reports; *metrics.Metrics implements it. source
+// is ledger.SourceCallback or ledger.SourcePoll, state "delivered",
+// "failed" or "expired".
+type Metrics interface {
+	DeliveryReport(provider, source, state string)
+}
+
 // Options configure a Service.
 type Options struct {
 	// Ledger records every state change. Required.
@@ -113,6 +120,9 @@ type Options struct {
 	// Campaigns settles reports for campaign recipients. Default nil:
 	// reports for ids the ledger lacks are kept until Expiry.
 	Campaigns Campaigns `koanf:"-"`
+	// Metrics counts every final report received (push or poll) and every
+	// expiry. Default nil: not counted.
+	Metrics Metrics `koanf:"-"`
 	// Schedule is the poll back-off. Default: DefaultSchedule.
 	Schedule Schedule `koanf:"poll"`
 	// Expiry is how long after submission a message without a final

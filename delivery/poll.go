@@ -73,7 +73,7 @@ func (s *Service) HandlePoll(ctx context.Context, t *asynq.Task) error {
 			// The deadline is a promise to the producer: a final state by
 			// then. A provider that cannot answer at that point does not
 			// push it back.
-			return s.expire(ctx, p.ID, taskID, fmt.Sprintf("no final delivery report within %s; last poll failed: %v", s.o.Expiry, err))
+			return s.expire(ctx, p.ID, provider, taskID, fmt.Sprintf("no final delivery report within %s; last poll failed: %v", s.o.Expiry, err))
 		}
 		if class := providers.ClassOf(err); class.Permanent() {
 			// Retrying this same call cannot help (credentials, a refused
@@ -90,13 +90,14 @@ func (s *Service) HandlePoll(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return err
 		}
+		s.count(provider, ledger.SourcePoll, string(rep.State))
 		if out != Kept {
 			s.forgetPoll(ctx, p.ID, taskID)
 		}
 		return nil
 	}
 	if !now.Before(deadline) {
-		return s.expire(ctx, p.ID, taskID, fmt.Sprintf("no final delivery report within %s (provider status %s)", s.o.Expiry, orWord(rep.Raw, string(rep.State))))
+		return s.expire(ctx, p.ID, provider, taskID, fmt.Sprintf("no final delivery report within %s (provider status %s)", s.o.Expiry, orWord(rep.Raw, string(rep.State))))
 	}
 	log.Debug().Str("provider_status", rep.Raw).Str("report", string(rep.State)).Msg("not final yet")
 	return s.next(ctx, p, pid, now, deadline)
@@ -109,13 +110,14 @@ func (s *Service) next(ctx context.Context, p tasks.PollPayload, pid string, now
 }
 
 // expire ends a message that got no final report in time.
-func (s *Service) expire(ctx context.Context, id, taskID, note string) error {
+func (s *Service) expire(ctx context.Context, id, provider, taskID, note string) error {
 	_, err := s.o.Ledger.Transition(ctx, id, ledger.Expired, ledger.Update{Source: ledger.SourcePoll, Note: note})
 	var te *ledger.TransitionError
 	if err != nil && !(errors.As(err, &te) && te.From.Final()) && !errors.Is(err, ledger.ErrNotFound) {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	if err == nil {
+		s.count(provider, ledger.SourcePoll, string(ledger.Expired))
 		s.o.Log.Info().Str("message_id", id).Msg("delivery expired: no final report in time")
 	}
 	s.forgetPoll(ctx, id, taskID)

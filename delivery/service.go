@@ -79,10 +79,22 @@ type keptReport struct {
 // is harmless (Duplicate). A report for an id the ledger does not know yet
 // is kept (Kept) and applied by AfterSubmit when the submission is
 // recorded; unless Campaigns claims it first.
+//
+// Every final report that is recorded (whatever the outcome) is counted
+// once in Metrics; one answered with an error is not, as the provider will
+// send it again.
 func (s *Service) Report(ctx context.Context, provider string, rep providers.DeliveryReport, src ledger.Source) (Outcome, error) {
 	if !rep.State.Final() || rep.ProviderID == "" {
 		return Ignored, nil
 	}
+	out, err := s.report(ctx, provider, rep, src)
+	if err == nil {
+		s.count(provider, src, string(rep.State))
+	}
+	return out, err
+}
+
+func (s *Service) report(ctx context.Context, provider string, rep providers.DeliveryReport, src ledger.Source) (Outcome, error) {
 	id, err := s.o.Ledger.ByProviderID(ctx, provider, rep.ProviderID)
 	if err == nil {
 		return s.settleAndCancel(ctx, id, provider, rep, src)
@@ -90,14 +102,10 @@ func (s *Service) Report(ctx context.Context, provider string, rep providers.Del
 	if !errors.Is(err, ledger.ErrNotFound) {
 		return 0, err
 	}
-	if s.o.Campaigns != nil {
-		ok, err := s.o.Campaigns.Settle(ctx, provider, rep, src)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			return Applied, nil
-		}
+	if ok, err := s.settleCampaign(ctx, provider, rep, src); err != nil {
+		return 0, err
+	} else if ok {
+		return Applied, nil
 	}
 	if err := s.keep(ctx, provider, rep, src); err != nil {
 		return 0, err
@@ -106,6 +114,13 @@ func (s *Service) Report(ctx context.Context, provider string, rep providers.Del
 	// keep, its hook finding nothing kept. Looking again after keeping
 	// means one side always sees the other; settling twice is harmless.
 	id, err = s.o.Ledger.ByProviderID(ctx, provider, rep.ProviderID)
+	if errors.Is(err, ledger.ErrNotFound) {
+		// The same race with a campaign recording its provider ids.
+		if ok, cerr := s.settleCampaign(ctx, provider, rep, src); cerr == nil && ok {
+			s.unkeep(ctx, provider, rep.ProviderID)
+			return Applied, nil
+		}
+	}
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
 		s.o.Log.Info().Str("provider", provider).Str("provider_message_id", rep.ProviderID).
@@ -119,6 +134,75 @@ func (s *Service) Report(ctx context.Context, provider string, rep providers.Del
 		s.unkeep(ctx, provider, rep.ProviderID)
 	}
 	return out, err
+}
+
+// settleCampaign hands rep to Campaigns, if any; true when it was one of
+// a campaign's recipients.
+func (s *Service) settleCampaign(ctx context.Context, provider string, rep providers.DeliveryReport, src ledger.Source) (bool, error) {
+	if s.o.Campaigns == nil {
+		return false, nil
+	}
+	ok, err := s.o.Campaigns.Settle(ctx, provider, rep, src)
+	if err != nil {
+		return false, fmt.Errorf("delivery: campaign report: %w", err)
+	}
+	if ok {
+		s.o.Log.Debug().Str("provider", provider).Str("provider_message_id", rep.ProviderID).
+			Str("report", string(rep.State)).Str("source", string(src)).Msg("delivery report settled for a campaign recipient")
+	}
+	return ok, nil
+}
+
+// ApplyKept settles, through Campaigns, the reports kept for provider's
+// ids pids: reports that came before a campaign recorded those ids. It
+// returns the ids settled; their kept reports are dropped. The campaign
+// poller calls it before asking the provider, so an early push is not
+// lost and costs no poll.
+func (s *Service) ApplyKept(ctx context.Context, provider string, pids []string) ([]string, error) {
+	if s.o.Campaigns == nil || len(pids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(pids))
+	if _, err := s.o.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, pid := range pids {
+			cmds[i] = p.Get(ctx, s.keptKey(provider, pid))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("delivery: read kept reports: %w", err)
+	}
+	var settled []string
+	for i, pid := range pids {
+		b, err := cmds[i].Bytes()
+		if err != nil {
+			continue // none kept (redis.Nil)
+		}
+		var k keptReport
+		if json.Unmarshal(b, &k) != nil || !k.State.Final() {
+			s.unkeep(ctx, provider, pid)
+			continue
+		}
+		if k.Source == "" {
+			k.Source = ledger.SourceCallback
+		}
+		rep := providers.DeliveryReport{ProviderID: pid, State: k.State, Raw: k.Raw, Reason: k.Reason}
+		ok, err := s.settleCampaign(ctx, provider, rep, k.Source)
+		if err != nil {
+			return settled, err
+		}
+		if ok {
+			s.unkeep(ctx, provider, pid)
+			settled = append(settled, pid)
+		}
+	}
+	return settled, nil
+}
+
+// count tells Metrics about one final report or expiry.
+func (s *Service) count(provider string, src ledger.Source, state string) {
+	if s.o.Metrics != nil {
+		s.o.Metrics.DeliveryReport(provider, string(src), state)
+	}
 }
 
 func (s *Service) keep(ctx context.Context, provider string, rep providers.DeliveryReport, src ledger.Source) error {
