@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 GO ?= go
 
-.PHONY: help demo test test-race lint fuzz bench build
+.PHONY: help demo test test-race lint fuzz bench bench-go proof chaos build
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -23,8 +23,18 @@ lint: ## gofmt and go vet
 fuzz: ## a short run of every fuzz target
 	./scripts/fuzz.sh 10s
 
-bench: ## go benchmarks of the hot paths
+bench: ## the whole-system bench table (private redis-server, sandbox, worker processes)
+	$(GO) run ./cmd/bench all
+
+bench-go: ## go benchmarks of the hot paths
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+proof: ## scale-out and Sentinel failover proofs
+	$(GO) run ./cmd/proof scaleout
+	$(GO) run ./cmd/proof failover
+
+chaos: ## kills, a Redis restart and provider storms; counts lost and duplicated messages
+	$(GO) run ./cmd/chaos
 
 build: ## build the three commands into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...

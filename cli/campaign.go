@@ -432,6 +432,10 @@ func (e *env) printStatus(st campaignStatus) {
 		}
 		row(label, o.ETA.Format(time.RFC3339))
 	}
+	if done := o.Delivered + o.Failed + o.Expired; done > 0 || o.AwaitingReport > 0 {
+		row("delivery", fmt.Sprintf("%d delivered, %d failed, %d expired, %d awaiting a report; rate %.1f%%",
+			o.Delivered, o.Failed, o.Expired, o.AwaitingReport, 100*o.DeliveryRate))
+	}
 	var counts []string
 	for _, s := range campaign.RecipientStates() {
 		if n := c.Counts[s.String()]; n > 0 || s == campaign.Pending || s == campaign.Submitted {
