@@ -138,6 +138,7 @@ func (df dockerfile) buildPackages(t *testing.T) ([]string, string) {
 var notShipped = map[string]string{
 	"bench": "developer tool: builds cmd/worker from a source tree and drives local processes",
 	"proof": "scale-out and failover proofs: start local Redis, sentinels and workers",
+	"chaos": "fault-injection run: kills local workers and a private Redis",
 }
 
 // imageBinaries is the set of command names the image holds.
