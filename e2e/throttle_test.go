@@ -168,3 +168,22 @@ func TestOpenBreakerSnoozesMessagesUntilTheProviderRecovers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "closed", st.Breaker.State, "the breaker closes after a successful probe")
 }
+
+func TestRateLimitedCallsDoNotUseUpAttempts(t *testing.T) {
+	t.Parallel()
+	// Three attempts: the 429s below would use them all up if charged.
+	b, h, _ := setupThrottle(t, "SMSQ_SEND__MAX_ATTEMPTS=3")
+	b.startWorker(t)
+	faults := h.Keccel.Faults()
+	faults.Set(sandbox.Faults{TooManyRate: 1, RetryAfter: "1"})
+	require.Zero(t, b.enqueue(t, nil, "send", "-p", "keccel", "-t", "+243812340003", "-m", "m", "--id", "rl-budget"))
+	require.Eventually(t, func() bool { return faults.Injected()["429"] >= 2 }, 60*time.Second, 10*time.Millisecond)
+	// Then one real failure, which is charged.
+	faults.Set(sandbox.Faults{ServerErrorRate: 1})
+	require.Eventually(t, func() bool { return faults.Injected()["5xx"] >= 1 }, 60*time.Second, 10*time.Millisecond)
+	faults.Set(sandbox.Faults{})
+
+	rec := b.waitState(t, "rl-budget", ledger.Submitted)
+	require.Equal(t, 1+faults.Injected()["5xx"], rec.Attempts, "the 503s and the accepted call; no 429")
+	require.Equal(t, faults.Injected()["5xx"], failedRuns(t, b))
+}

@@ -32,7 +32,8 @@ type Handlers struct {
 	Senders  map[string]providers.Sender
 	Guard    Guard
 	Suppress *suppress.List
-	// MaxAttempts is how many provider calls a message may take.
+	// MaxAttempts is how many provider calls a message may take. A call
+	// the provider answers 429 does not count: it is not a failure.
 	MaxAttempts int
 	// CostBy maps a provider to what its rate limit counts: "request"
 	// (default), "message" or "segment".
@@ -167,7 +168,7 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 // a rate limit is not a failure and must not use up send.max_attempts.
 func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, called bool, res providers.Result, err error) error {
 	if err == nil {
-		rec, terr := h.Ledger.Transition(ctx, id, ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: res.ProviderID, Note: res.Status, Attempt: called})
+		rec, terr := h.recordSubmitted(ctx, id, ledger.Update{Source: ledger.SourceWorker, ProviderID: res.ProviderID, Note: res.Status, Attempt: called})
 		if terr != nil {
 			return fmt.Errorf("ledger: %w", terr)
 		}
@@ -225,4 +226,27 @@ func (h *Handlers) record(ctx context.Context, log zerolog.Logger, id string, ca
 	}
 	log.Warn().Err(err).Int("attempts", attempts).Msg("send failed; will retry")
 	return errors.Join(err, back(err.Error(), true))
+}
+
+// recordSubmitted records an accepted message. The provider already has
+// it, so a Redis hiccup here must not leave it looking unsent (the rerun
+// would send it again): the write is retried for up to half a minute,
+// even past cancellation of the task.
+func (h *Handlers) recordSubmitted(ctx context.Context, id string, u ledger.Update) (ledger.Record, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		rec, err := h.Ledger.Transition(wctx, id, ledger.Submitted, u)
+		var te *ledger.TransitionError
+		if err == nil || errors.As(err, &te) || errors.Is(err, ledger.ErrNotFound) {
+			return rec, err
+		}
+		select {
+		case <-wctx.Done():
+			return rec, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
