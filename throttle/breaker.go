@@ -183,3 +183,14 @@ func (b *breaker) State() gobreaker.State {
 	}
 	return b.state
 }
+
+// openedUntil reports whether the breaker is open now (on the Guard's
+// clock), and until when.
+func (b *breaker) openedUntil() (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.now().Before(b.openUntil) {
+		return b.openUntil, true
+	}
+	return time.Time{}, false
+}

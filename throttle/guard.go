@@ -153,6 +153,20 @@ func (g *Guard) Do(ctx context.Context, c Call, fn func(context.Context) error) 
 			done(errNotRun)
 			return err
 		}
+		// Admission was decided up to MaxSleep ago. A breaker that opened
+		// or a 429 pause that began meanwhile stops this call too; else
+		// every call already waiting for its slot hits a provider that is
+		// down or has just asked us to stop.
+		if until, open := p.br.openedUntil(); open {
+			done(errNotRun)
+			g.count(ctx, p, "snoozed")
+			return g.snooze(until, "circuit breaker open", ErrBreakerOpen)
+		}
+		if until, held, err := g.heldUntil(ctx, p); err == nil && held {
+			done(errNotRun)
+			g.count(ctx, p, "snoozed")
+			return g.snooze(until, "provider rate limited (429)", providers.ErrRateLimited)
+		}
 	}
 
 	err = runReported(ctx, fn, done)
@@ -334,4 +348,20 @@ func (g *Guard) report(ctx context.Context, p *provider) {
 	if err != nil {
 		g.cfg.Log.Debug().Err(err).Str("provider", p.name).Msg("throttle: cannot publish breaker state")
 	}
+}
+
+// heldUntil reads the 429 pause in force, if any (one GET).
+func (g *Guard) heldUntil(ctx context.Context, p *provider) (time.Time, bool, error) {
+	v, err := g.rdb.Get(ctx, p.keys.hold).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	now := g.cfg.Now()
+	if v <= now.UnixMicro() {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(v, now), true, nil
 }
