@@ -21,7 +21,7 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 fuzz: ## a short run of every fuzz target
-	./scripts/fuzz.sh 10s
+	./scripts/fuzz.sh 50000x
 
 bench: ## the whole-system bench table (private redis-server, sandbox, worker processes)
 	$(GO) run ./cmd/bench all
