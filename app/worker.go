@@ -95,6 +95,12 @@ func RunWorker(ctx context.Context, cfg config.Config, out io.Writer, wo WorkerO
 	mux := http.NewServeMux()
 	mux.Handle("/monitoring/", ui)
 	mux.Handle("GET /metrics", met.Handler())
+	if cfg.Worker.Pprof {
+		mountPprof(mux)
+		if !loopbackOnly(cfg.Worker.HTTPAddr) {
+			log.Warn().Str("addr", cfg.Worker.HTTPAddr).Msg("the profiler at /debug/pprof/ is reachable beyond this machine; its profiles show memory contents")
+		}
+	}
 	if embeddedMode {
 		log.Info().Str("url", "http://"+cfg.Worker.HTTPAddr+"/monitoring/").Msg("queue monitoring UI")
 	}

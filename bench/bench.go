@@ -55,6 +55,10 @@ type Options struct {
 	LogLevel string
 	// Markdown prints tables as Markdown.
 	Markdown bool
+	// Profile is a directory for CPU profiles: the throughput scenario
+	// serves Go's profiler on its first worker and saves a profile of it
+	// while the messages go out. Default "": no profiles.
+	Profile string
 	// Out receives the tables and progress lines. Default os.Stdout.
 	Out io.Writer
 }

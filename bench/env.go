@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -49,6 +51,9 @@ type env struct {
 	guard   *throttle.Guard
 	environ []string
 	workers []*workerProc
+	// pprofAddr is where the first worker serves Go's profiler, when
+	// Options.Profile asks for profiles.
+	pprofAddr string
 }
 
 // newEnv starts Redis and the sandbox. extra are SMSQ_* settings added to
@@ -187,6 +192,15 @@ func (e *env) startWorkers(ctx context.Context, n int) error {
 		}
 		cmd := exec.Command(bin)
 		cmd.Env = env
+		if len(e.workers) == 0 && e.r.opts.Profile != "" {
+			addr, err := freeAddr()
+			if err != nil {
+				f.Close()
+				return err
+			}
+			e.pprofAddr = addr
+			cmd.Env = append(slices.Clone(env), "SMSQ_WORKER__HTTP_ADDR="+addr, "SMSQ_WORKER__PPROF=true")
+		}
 		cmd.Stdout, cmd.Stderr = f, f
 		if err := cmd.Start(); err != nil {
 			f.Close()
@@ -525,4 +539,48 @@ func (e *env) sampleActive(ctx context.Context, q string) activeStats {
 			res.max = max(res.max, int(v))
 		}
 	}
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// profileWorker saves a CPU profile of the first worker over d as
+// <Options.Profile>/<name>.pprof. It does nothing without Options.Profile.
+func (e *env) profileWorker(ctx context.Context, d time.Duration, name string) (string, error) {
+	if e.pprofAddr == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(e.r.opts.Profile, 0o755); err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", e.pprofAddr, max(1, int(d.Seconds())))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("profile: %s", resp.Status)
+	}
+	path := filepath.Join(e.r.opts.Profile, name+".pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
 }

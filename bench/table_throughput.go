@@ -161,6 +161,20 @@ func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
 	}
 	cpu0, _ := e.cpu()
 	cmd0, stats0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
+	type profiled struct {
+		path string
+		err  error
+	}
+	prof := make(chan profiled, 1)
+	go func() {
+		// Most of the run: at ~1,000 msg/s the 20,000 messages take ~20s.
+		d := 8 * time.Second
+		if r.opts.Quick {
+			d = 2 * time.Second
+		}
+		path, err := e.profileWorker(ctx, d, "throughput-worker-cpu")
+		prof <- profiled{path, err}
+	}()
 	waitErr := e.waitAccepted(ctx, "sakari", n, 5*time.Minute)
 	cpu1, cpuOK := e.cpu()
 	cmd1, stats1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
@@ -200,6 +214,11 @@ func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
 	rep.check("asynq failed runs", fmt.Sprint(e.failedTotal(tasks.QueueTransactional)), "0", e.failedTotal(tasks.QueueTransactional) == 0)
 	if waitErr != nil {
 		rep.check("all accepted", waitErr.Error(), "all", false)
+	}
+	if p := <-prof; p.err != nil {
+		rep.note("CPU profile of worker 0 failed: %v", p.err)
+	} else if p.path != "" {
+		rep.note("CPU profile of worker 0: %s (go tool pprof -top %s)", p.path, p.path)
 	}
 	rep.note("load average at end: %s (2-core shared machine; Redis, sandbox, producer and workers share it)", loadAverage())
 	return rep, nil

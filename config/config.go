@@ -117,6 +117,10 @@ type Worker struct {
 	// HTTPAddr serves /healthz, /readyz, /metrics, callbacks and
 	// /monitoring. Default 127.0.0.1:8080; "-" turns it off.
 	HTTPAddr string `koanf:"http_addr"`
+	// Pprof serves Go's profiler at /debug/pprof/ on HTTPAddr, for
+	// measuring a worker under load. Default false: profiles expose
+	// memory contents, so keep HTTPAddr private when turning it on.
+	Pprof bool `koanf:"pprof"`
 }
 
 // Send configures message acceptance and retries.

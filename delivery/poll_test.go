@@ -29,7 +29,7 @@ func TestAfterSubmitSchedulesTheFirstPoll(t *testing.T) {
 	require.Equal(t, tasks.TypePoll, info.Type)
 	require.Equal(t, asynq.TaskStateScheduled, info.State)
 	require.Equal(t, f.clock.Now().Add(30*time.Second).Unix(), info.NextProcessAt.Unix(), "first poll 30 s after submission")
-	require.Equal(t, "poll:m1:0", f.pendingPoll("m1"), "the pending poll is remembered so a push can cancel it")
+	require.Empty(t, f.pendingPoll("m1"), "the first poll's id is known without a key (a push still cancels it: TestPushCancelsThePendingPoll)")
 
 	// A second run of the hook (a worker retry) does not add a second poll.
 	require.NoError(t, f.svc.AfterSubmit(ctx, rec))
@@ -65,7 +65,7 @@ func TestHandlePoll(t *testing.T) {
 		next     time.Duration // delay of the next poll from the clock; 0: none
 		source   ledger.Source // of the last transition; "": not checked
 		polled   bool
-		pollKept bool // the pending-poll key still names a task
+		pollKept bool // the pending-poll key names a later poll (the first one needs no key)
 	}
 	cases := []struct {
 		name  string
@@ -116,7 +116,7 @@ func TestHandlePoll(t *testing.T) {
 			setup: func(f *fixture, _ string) {
 				f.poller.fail(&providers.Error{Class: providers.ClassRetryable, Provider: "keccel", HTTPStatus: 503})
 			},
-			want: want{err: providers.ErrRetryable, state: ledger.Submitted, polled: true, pollKept: true},
+			want: want{err: providers.ErrRetryable, state: ledger.Submitted, polled: true},
 		},
 		{
 			name: "permanent error keeps to the schedule",
@@ -138,7 +138,7 @@ func TestHandlePoll(t *testing.T) {
 			setup: func(f *fixture, _ string) {
 				require.NoError(t, f.guard.Pause(context.Background(), "keccel", "maintenance"))
 			},
-			want: want{err: throttle.ErrPaused, snoozed: true, state: ledger.Submitted, pollKept: true},
+			want: want{err: throttle.ErrPaused, snoozed: true, state: ledger.Submitted},
 		},
 		{
 			name: "already final: nothing to do",

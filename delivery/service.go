@@ -298,7 +298,9 @@ func (s *Service) settleAndCancel(ctx context.Context, id, provider string, rep 
 func (s *Service) cancelPoll(ctx context.Context, id string) {
 	tid, err := s.o.Redis.GetDel(ctx, s.pollKey(id)).Result()
 	if errors.Is(err, redis.Nil) {
-		return
+		// No key: the first poll is pending (schedulePoll does not record
+		// it), or the polls are over and this delete finds nothing.
+		tid, err = tasks.PollTaskID(id, 0), nil
 	}
 	if err != nil {
 		s.o.Log.Debug().Err(err).Str("message_id", id).Msg("could not look up the pending poll")
@@ -354,6 +356,11 @@ func (s *Service) schedulePoll(ctx context.Context, p tasks.PollPayload, at, now
 		// A conflict is an earlier run of the same step that enqueued it
 		// before it stopped: already scheduled.
 		return fmt.Errorf("delivery: schedule poll: %w", err)
+	}
+	if p.Attempt == 0 {
+		// The first poll's id is known without a key (cancelPoll): this
+		// saves a round trip per submitted message.
+		return nil
 	}
 	// The key only has to outlive the task's due time (plus a margin for
 	// snoozes); a missing key costs one useless poll, nothing more.

@@ -254,3 +254,26 @@ func TestMonitoringSettingsAreValidated(t *testing.T) {
 	require.True(t, cfg.Monitoring.ReadOnly)
 	require.True(t, cfg.Monitoring.Protected())
 }
+
+func TestProfilerIsServedOnlyWhenAskedFor(t *testing.T) {
+	t.Parallel()
+	get := func(root, path string) int {
+		t.Helper()
+		resp, err := http.Get(root + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	off := setup(t, sbkeccel.Options{})
+	root := off.startWorkerHTTP(t)
+	require.Equal(t, http.StatusNotFound, get(root, "/debug/pprof/"), "worker.pprof defaults to off")
+	require.Equal(t, http.StatusNotFound, get(root, "/debug/pprof/heap"))
+
+	on := setup(t, sbkeccel.Options{})
+	on.withEnv(t, "SMSQ_WORKER__PPROF=true")
+	root = on.startWorkerHTTP(t)
+	require.Equal(t, http.StatusOK, get(root, "/debug/pprof/"))
+	require.Equal(t, http.StatusOK, get(root, "/debug/pprof/heap?debug=1"))
+	require.Equal(t, http.StatusOK, get(root, "/debug/pprof/profile?seconds=1"))
+}

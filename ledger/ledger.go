@@ -190,6 +190,26 @@ func (l *Ledger) Get(ctx context.Context, id string) (Record, error) {
 	return decode(id, m), nil
 }
 
+// Pipeline starts a pipeline on the ledger's Redis, for GetIn.
+func (l *Ledger) Pipeline() redis.Pipeliner { return l.rdb.Pipeline() }
+
+// GetIn queues the read of id's record on p, a pipeline on the ledger's
+// Redis (Pipeline), so that it shares a round trip with other reads; the
+// function it returns gives the record, or ErrNotFound, once p has run.
+func (l *Ledger) GetIn(ctx context.Context, p redis.Pipeliner, id string) func() (Record, error) {
+	cmd := p.HGetAll(ctx, l.key(id))
+	return func() (Record, error) {
+		m, err := cmd.Result()
+		if err != nil {
+			return Record{}, fmt.Errorf("ledger: get %s: %w", id, err)
+		}
+		if len(m) == 0 {
+			return Record{}, ErrNotFound
+		}
+		return decode(id, m), nil
+	}
+}
+
 func decode(id string, m map[string]string) Record {
 	r := Record{ID: id, State: State(m[fState]), Provider: m[fProv], To: m[fTo], From: m[fFrom], Text: m[fText],
 		ProviderID: m[fPID], LastError: m[fErr], Campaign: m[fCamp], CallbackURL: m[fCB]}
@@ -232,38 +252,43 @@ type Update struct {
 	Attempt bool
 }
 
-// transitionScript: KEYS[1] record, KEYS[2] provider-id index (or ""),
-// KEYS[3] event stream. ARGV: to, allowed-from (comma list), now-ms,
-// history entry, final?, retention-ms, attempt?, pid, err, id,
-// events-maxlen, source.
+// transitionScript: KEYS[1] record, KEYS[2] event stream. ARGV: to,
+// allowed-from (comma list), now-ms, history entry, final?, retention-ms,
+// attempt?, pid, err, id, events-maxlen, source, pid-index prefix.
+//
+// It answers {code, state before, the record's fields after}, so that a
+// transition costs one round trip: the worker makes two per message. The
+// provider-id index key is built here from the record's provider, which
+// the caller need not know; it is not declared in KEYS, which is fine on
+// one Redis (smsq does not run on Redis Cluster).
 var transitionScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], 'st')
-if not cur then return {-1, ''} end
+if not cur then return {-1, '', {}} end
 local ok = false
 for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then ok = true end end
-if not ok then return {0, cur} end
-redis.call('HSET', KEYS[1], 'st', ARGV[1], 'u', ARGV[3])
+if not ok then return {0, cur, redis.call('HGETALL', KEYS[1])} end
 local h = redis.call('HGET', KEYS[1], 'h') or ''
-redis.call('HSET', KEYS[1], 'h', h .. ARGV[4])
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'u', ARGV[3], 'h', h .. ARGV[4])
 if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'at', 1) end
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'pid', ARGV[8]) end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'er', ARGV[9]) end
 if ARGV[5] == '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
 end
-if KEYS[2] ~= '' and ARGV[8] ~= '' then
-  redis.call('SET', KEYS[2], ARGV[10], 'PX', ARGV[6])
+local prov = redis.call('HGET', KEYS[1], 'p') or ''
+if ARGV[8] ~= '' then
+  redis.call('HSET', KEYS[1], 'pid', ARGV[8])
+  redis.call('SET', ARGV[13] .. prov .. ':' .. ARGV[8], ARGV[10], 'PX', ARGV[6])
 end
 if tonumber(ARGV[11]) > 0 then
-  local h = redis.call('HMGET', KEYS[1], 'p', 'pid', 'cb', 'er')
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[11], '*', 'id', ARGV[10], 'state', ARGV[1], 'from', cur,
-    'source', ARGV[12], 'at', ARGV[3], 'provider', h[1], 'pid', h[2] or '', 'cb', h[3] or '', 'error', h[4] or '')
+  local f = redis.call('HMGET', KEYS[1], 'pid', 'cb', 'er')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[11], '*', 'id', ARGV[10], 'state', ARGV[1], 'from', cur,
+    'source', ARGV[12], 'at', ARGV[3], 'provider', prov, 'pid', f[1] or '', 'cb', f[2] or '', 'error', f[3] or '')
 end
-return {1, cur}`)
+return {1, cur, redis.call('HGETALL', KEYS[1])}`)
 
 // Transition moves id to state to, if the state machine allows it from
 // the record's current state. It returns the updated record. A refused move
-// returns a *TransitionError (and the record as it is).
+// returns a *TransitionError (and the record as it is). One round trip.
 func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) (Record, error) {
 	if !to.Valid() {
 		return Record{}, fmt.Errorf("ledger: unknown state %q", to)
@@ -277,34 +302,40 @@ func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) 
 	if u.Attempt {
 		att = "1"
 	}
-	pidKey := ""
-	if u.ProviderID != "" {
-		rec, err := l.Get(ctx, id)
-		if err != nil {
-			return Record{}, err
-		}
-		pidKey = l.pidKey(rec.Provider, u.ProviderID)
-	}
 	retention := l.o.Retention.Milliseconds()
-	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), pidKey, EventsKey(l.o.Prefix)},
+	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), EventsKey(l.o.Prefix)},
 		string(to), strings.Join(sourcesOf(to), ","), ms(now), histEntry(to, now, u.Source, u.Note),
-		final, retention, att, u.ProviderID, u.Error, id, l.o.EventsMaxLen, string(u.Source)).Slice()
+		final, retention, att, u.ProviderID, u.Error, id, l.o.EventsMaxLen, string(u.Source),
+		l.o.Prefix+"pid:").Slice()
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: transition %s to %s: %w", id, to, err)
 	}
+	if len(res) != 3 {
+		return Record{}, fmt.Errorf("ledger: transition %s to %s: unexpected answer %v", id, to, res)
+	}
 	code, _ := res[0].(int64)
 	cur, _ := res[1].(string)
-	switch code {
-	case -1:
+	if code == -1 {
 		return Record{}, ErrNotFound
-	case 0:
-		rec, gerr := l.Get(ctx, id)
-		if gerr != nil {
-			return Record{}, gerr
-		}
+	}
+	rec := decode(id, flatMap(res[2]))
+	if code == 0 {
 		return rec, &TransitionError{ID: id, From: State(cur), To: to}
 	}
-	return l.Get(ctx, id)
+	return rec, nil
+}
+
+// flatMap turns a script's HGETALL answer (field, value, field, value…)
+// into a map.
+func flatMap(v any) map[string]string {
+	xs, _ := v.([]any)
+	m := make(map[string]string, len(xs)/2)
+	for i := 0; i+1 < len(xs); i += 2 {
+		k, _ := xs[i].(string)
+		val, _ := xs[i+1].(string)
+		m[k] = val
+	}
+	return m
 }
 
 // ByProviderID returns the smsq id of a provider's message id.

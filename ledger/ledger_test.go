@@ -209,3 +209,51 @@ func TestEveryStateChangeIsAStreamEvent(t *testing.T) {
 	require.Equal(t, "sending", msgs[2].Values["from"])
 	require.Equal(t, "worker", msgs[2].Values["source"])
 }
+
+func TestTransitionAnswersTheRecordAsStored(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "m1", Provider: "sakari", To: "+14155550100", Text: "hi", Segments: 1}, ledger.SourceProducer)
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "m1", ledger.Sending, ledger.Update{Source: ledger.SourceWorker})
+	require.NoError(t, err)
+
+	got, err := l.Transition(ctx, "m1", ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: "p-9", Attempt: true, Note: "queued"})
+	require.NoError(t, err)
+	stored, err := l.Get(ctx, "m1")
+	require.NoError(t, err)
+	require.Equal(t, stored, got, "the transition's answer is the record Get reads")
+	require.Equal(t, ledger.Submitted, got.State)
+	require.Equal(t, "p-9", got.ProviderID)
+	require.Equal(t, 1, got.Attempts)
+	require.Len(t, got.History, 3)
+	id, err := l.ByProviderID(ctx, "sakari", "p-9")
+	require.NoError(t, err)
+	require.Equal(t, "m1", id, "the provider-id index is keyed by the record's own provider")
+
+	// A refused move answers the record as it is, with the reason.
+	got, err = l.Transition(ctx, "m1", ledger.Sending, ledger.Update{Source: ledger.SourceWorker})
+	var te *ledger.TransitionError
+	require.ErrorAs(t, err, &te)
+	require.Equal(t, ledger.Submitted, te.From)
+	require.Equal(t, stored, got)
+}
+
+func TestGetInSharesAPipeline(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "m1", Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	pipe := l.Pipeline()
+	one, none := l.GetIn(ctx, pipe, "m1"), l.GetIn(ctx, pipe, "m2")
+	_, err = pipe.Exec(ctx)
+	require.NoError(t, err)
+	rec, err := one()
+	require.NoError(t, err)
+	require.Equal(t, ledger.Queued, rec.State)
+	require.Equal(t, "+243812345678", rec.To)
+	_, err = none()
+	require.ErrorIs(t, err, ledger.ErrNotFound)
+}

@@ -51,6 +51,14 @@ func (l *List) Contains(ctx context.Context, number string) (bool, error) {
 	return l.rdb.SIsMember(ctx, l.key, number).Result()
 }
 
+// ContainsIn queues the check of number on p, a pipeline on the list's
+// Redis, so that it shares a round trip with other reads; the function it
+// returns answers once p has run.
+func (l *List) ContainsIn(ctx context.Context, p redis.Pipeliner, number string) func() (bool, error) {
+	cmd := p.SIsMember(ctx, l.key, number)
+	return cmd.Result
+}
+
 // ContainsMany reports, for each number, whether it is suppressed, in one
 // round trip.
 func (l *List) ContainsMany(ctx context.Context, numbers []string) ([]bool, error) {

@@ -26,3 +26,21 @@ func TestSuppressionList(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 }
+
+func TestContainsInSharesAPipeline(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client()
+	l := suppress.New(rdb, "")
+	ctx := context.Background()
+	require.NoError(t, l.Add(ctx, "+243812345678"))
+	pipe := rdb.Pipeline()
+	yes, no := l.ContainsIn(ctx, pipe, "+243812345678"), l.ContainsIn(ctx, pipe, "+243812345679")
+	_, err := pipe.Exec(ctx)
+	require.NoError(t, err)
+	got, err := yes()
+	require.NoError(t, err)
+	require.True(t, got)
+	got, err = no()
+	require.NoError(t, err)
+	require.False(t, got)
+}

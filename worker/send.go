@@ -28,9 +28,11 @@ type Guard interface {
 
 // Handlers runs smsq's tasks. Every field but Log and Now is required.
 type Handlers struct {
-	Ledger   *ledger.Ledger
-	Senders  map[string]providers.Sender
-	Guard    Guard
+	Ledger  *ledger.Ledger
+	Senders map[string]providers.Sender
+	Guard   Guard
+	// Suppress is the opt-out list; it must live on the ledger's Redis
+	// (the two are read in one pipeline).
 	Suppress *suppress.List
 	// MaxAttempts is how many provider calls a message may take. A call
 	// the provider answers 429 does not count: it is not a failure.
@@ -87,7 +89,20 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log := h.Log.With().Str("message_id", p.ID).Str("provider", p.Provider).Str("to", mask.Phone(p.To)).Logger()
-	rec, err := h.Ledger.Get(ctx, p.ID)
+	// The record and the opt-out check share one round trip: the first of
+	// the three this handler makes per message (then "sending" and
+	// "submitted").
+	checkOptOut := p.Provider != "kaizala" // group messages have no number
+	pipe := h.Ledger.Pipeline()
+	getRec := h.Ledger.GetIn(ctx, pipe, p.ID)
+	var suppressed func() (bool, error)
+	if checkOptOut {
+		suppressed = h.Suppress.ContainsIn(ctx, pipe, p.To)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	rec, err := getRec()
 	if errors.Is(err, ledger.ErrNotFound) {
 		// The producer died between enqueue and record: rebuild it.
 		seg := 0
@@ -116,8 +131,8 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 
-	if p.Provider != "kaizala" {
-		sup, err := h.Suppress.Contains(ctx, p.To)
+	if checkOptOut {
+		sup, err := suppressed()
 		if err != nil {
 			return fmt.Errorf("suppression list: %w", err)
 		}

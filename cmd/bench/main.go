@@ -29,6 +29,7 @@ func main() {
 	flag.BoolVar(&o.KeepLogs, "keep", false, "keep worker and Redis logs")
 	flag.StringVar(&o.LogLevel, "log-level", "", "workers' log level (default warn; with -keep, to study a run)")
 	flag.BoolVar(&o.Markdown, "md", false, "print tables as Markdown")
+	flag.StringVar(&o.Profile, "profile", "", "throughput: save a CPU profile of the first worker in this directory (go tool pprof <file>)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] <scenario>... | all\n\nscenarios:\n")
 		for _, s := range bench.Scenarios() {
