@@ -34,7 +34,7 @@ type SendRequest struct {
 	Subscribers    []string `json:"subscribers,omitempty"`
 	AllSubscribers bool     `json:"all_subscribers,omitempty"`
 	// SendAt delays the send; zero sends now.
-	SendAt time.Time `json:"send_at,omitempty"`
+	SendAt time.Time `json:"send_at,omitzero"`
 	// Bulk puts the message on the bulk queue, behind transactional traffic.
 	Bulk bool `json:"bulk,omitempty"`
 	// CallbackURL receives this message's status changes.

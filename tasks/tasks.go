@@ -55,7 +55,7 @@ type SendPayload struct {
 	AllSubscribers bool      `json:"all_subscribers,omitempty"`
 	Bulk           bool      `json:"bulk,omitempty"`
 	CallbackURL    string    `json:"callback_url,omitempty"`
-	SendAt         time.Time `json:"send_at,omitempty"`
+	SendAt         time.Time `json:"send_at,omitzero"`
 }
 
 // NewSendTask builds the task for p. Its TaskID is the message id, so an
