@@ -20,6 +20,8 @@ func TableScenarios() []Scenario {
 		{"latency", "enqueue → provider latency of transactional sends under 200/s bulk load: p99 ≤ 200ms", runLatency},
 		{"memory", "Redis memory per queued single message and per campaign recipient: ≤ 64 B", runMemory},
 		{"import", "1,000,000-recipient CSV import through campaign.Store.Create: ≤ 10s", runImport},
+		{"dispatch", "campaign dispatch, no pacing, no rate limit, 1000-recipient batches, per-recipient state: ≥ 200,000 recipients/s", runDispatch},
+		{"lateness", "campaign block start lateness against the pacing schedule, with the scheduler and 3 workers: ≤ 1s", runLateness},
 	}
 }
 

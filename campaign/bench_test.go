@@ -4,17 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/smsq/smsq/internal/redistest"
 	"github.com/smsq/smsq/pacing"
+	"github.com/smsq/smsq/providers"
+	"github.com/smsq/smsq/providers/conectaline"
+	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
 	"github.com/smsq/smsq/sms"
 	"github.com/smsq/smsq/suppress"
+	"github.com/smsq/smsq/throttle"
 )
 
 const million = 1_000_000
@@ -219,4 +226,172 @@ func keyBytes(b *testing.B, rdb *redis.Client, pattern string) int64 {
 		}
 	}
 	return total
+}
+
+// captureEnqueuer keeps the block tasks the handler enqueues, for a
+// benchmark that runs them itself in order.
+type captureEnqueuer struct {
+	mu    sync.Mutex
+	tasks []*asynq.Task
+}
+
+func (c *captureEnqueuer) EnqueueContext(_ context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+	c.mu.Lock()
+	c.tasks = append(c.tasks, t)
+	c.mu.Unlock()
+	return &asynq.TaskInfo{}, nil
+}
+
+func (c *captureEnqueuer) pop() *asynq.Task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.tasks) == 0 {
+		return nil
+	}
+	t := c.tasks[0]
+	c.tasks = c.tasks[1:]
+	return t
+}
+
+// BenchmarkDispatch sends unpaced campaigns of personalised texts through
+// the block Handler, the Conectaline adapter (push/multiple, 1000 per
+// call) and the Conectaline fake over loopback HTTP, with a real Redis and
+// an unlimited throttle guard: what one worker process does per recipient,
+// plus the fake. Campaigns run in parallel, one goroutine each, as they
+// would on a worker's task slots; every block is run as soon as the
+// previous one enqueues it.
+func BenchmarkDispatch(b *testing.B) {
+	const campaigns, per = 4, 25_000
+	srv := redistest.Start(b)
+	rdb := srv.Client()
+	ctx := context.Background()
+	fake := sbconectaline.New(sbconectaline.Options{})
+	fake.Recorder().KeepMessages(false)
+	fake.Recorder().MaxRequests = 10
+	hs := httptest.NewServer(fake)
+	b.Cleanup(hs.Close)
+	client, err := conectaline.New(conectaline.Options{BaseURL: hs.URL + "/v1", APIToken: sbconectaline.DefaultAPIToken,
+		ConfigurationName: sbconectaline.DefaultConfigurationName}, providers.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	guard, err := throttle.New(rdb, throttle.Config{Providers: map[string]throttle.ProviderConfig{"conectaline": {}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	files := make([][]byte, campaigns)
+	for j := range files {
+		var f bytes.Buffer
+		f.WriteString("phone,name\n")
+		for i := range per {
+			fmt.Fprintf(&f, "+24381%07d,Cliente %d\n", j*per+i+1_000_000, i)
+		}
+		files[j] = f.Bytes()
+	}
+	store := NewStore(rdb, StoreOptions{})
+	round := 0
+	var sent int
+	for b.Loop() {
+		b.StopTimer()
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+		fake.Recorder().Clear()
+		round++
+		enqs := make([]*captureEnqueuer, campaigns)
+		hs := make([]*Handler, campaigns)
+		cs := make([]*Campaign, campaigns)
+		for j := range campaigns {
+			id := fmt.Sprintf("bench-%d-%d", round, j)
+			_, err := store.Create(ctx, Definition{ID: id, Provider: "conectaline", Message: "Hola {{name}}, tu pedido está listo",
+				Pacing: pacing.Spec{StartDate: "2020-01-01 00:00", TimeZone: "UTC"}}, bytes.NewReader(files[j]), CreateOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			enqs[j] = &captureEnqueuer{}
+			hs[j], err = NewHandler(HandlerOptions{Store: store, Senders: map[string]providers.Sender{"conectaline": client},
+				Guard: guard, Enqueuer: enqs[j]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if cs[j], err = store.Get(ctx, id); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := hs[j].d.advance(ctx, cs[j], time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		errs := make([]error, campaigns)
+		for j := range campaigns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := enqs[j].pop(); t != nil; t = enqs[j].pop() {
+					if err := hs[j].ProcessTask(ctx, t); err != nil {
+						errs[j] = err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		for j, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := store.Get(ctx, cs[j].ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.State != Done || c.Counts[Submitted.String()] != per {
+				b.Fatalf("campaign %s: %s, counts %v", c.ID, c.State, c.Counts)
+			}
+		}
+		if got := fake.Recorder().AcceptedCount(); got != campaigns*per {
+			b.Fatalf("fake accepted %d of %d", got, campaigns*per)
+		}
+		sent += campaigns * per
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(sent), "ns/recipient")
+	b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "recipients/s")
+}
+
+// BenchmarkMark moves a batch of 1000 neighbours pending → sending →
+// submitted, as every batch of a block does.
+func BenchmarkMark(b *testing.B) {
+	rdb := redistest.Start(b).Client()
+	ctx := context.Background()
+	s := NewStore(rdb, StoreOptions{})
+	k := s.keys("m")
+	const n = 1_000_000
+	if err := rdb.Set(ctx, k.states, make([]byte, n), 0).Err(); err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]int, 1000)
+	lo := 0
+	for b.Loop() {
+		if lo+1000 > n {
+			b.StopTimer()
+			if err := rdb.Set(ctx, k.states, make([]byte, n), 0).Err(); err != nil {
+				b.Fatal(err)
+			}
+			lo = 0
+			b.StartTimer()
+		}
+		for i := range batch {
+			batch[i] = lo + i
+		}
+		if _, err := s.mark(ctx, "m", Sending, sendable, batch); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.mark(ctx, "m", Submitted, []RecipientState{Sending}, batch); err != nil {
+			b.Fatal(err)
+		}
+		lo += 1000
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/recipient")
 }

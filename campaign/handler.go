@@ -229,19 +229,44 @@ func (h *Handler) HandleBlock(ctx context.Context, t *asynq.Task) error {
 		return h.snooze(h.o.Now().Add(2*time.Second), "another worker is sending this campaign", ErrBusy)
 	}
 	stopRenew := h.renewLock(ctx, lk, token)
-	defer func() {
-		stopRenew()
-		rctx, cancel := afterCtx(ctx)
-		defer cancel()
-		_ = releaseScript.Run(rctx, h.store.rdb, []string{lk}, token).Err()
-	}()
+	var unlockOnce sync.Once
+	unlock := func() {
+		unlockOnce.Do(func() {
+			stopRenew()
+			rctx, cancel := afterCtx(ctx)
+			defer cancel()
+			_ = releaseScript.Run(rctx, h.store.rdb, []string{lk}, token).Err()
+		})
+	}
+	defer unlock()
 
 	var recorded bool
-	err = h.runBlock(ctx, log, c, x, p.Block, &recorded)
+	done, err := h.runBlock(ctx, log, c, x, p.Block, &recorded)
 	if errors.Is(err, errStopped) {
 		err = nil
 	}
-	return h.startPolls(ctx, log, c, p.Block, recorded, err)
+	err = h.startPolls(ctx, log, c, p.Block, recorded, err)
+	// The lock goes before the next block is enqueued: a worker that took
+	// that task at once would otherwise find the campaign still locked
+	// and snooze it for seconds.
+	unlock()
+	if done && h.o.Enqueuer != nil {
+		h.enqueueNext(ctx, log, c.ID)
+	}
+	return err
+}
+
+// enqueueNext enqueues the block after a completed one now rather than on
+// the scheduler's next tick.
+func (h *Handler) enqueueNext(ctx context.Context, log zerolog.Logger, id string) {
+	c, err := h.store.Get(ctx, id)
+	if err != nil {
+		log.Warn().Err(err).Msg("could not enqueue the next block; the scheduler will")
+		return
+	}
+	if _, err := h.d.advance(ctx, c, h.o.Now()); err != nil {
+		log.Warn().Err(err).Msg("could not enqueue the next block; the scheduler will")
+	}
 }
 
 // renewLock keeps the run lock alive while the block runs.
@@ -287,13 +312,14 @@ func afterCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // runBlock sends block k's pending recipients batch by batch and, when
-// none is left, records the block complete and enqueues the next one.
-// recorded is set when provider ids were recorded.
-func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k int, recorded *bool) error {
+// none is left, records the block complete. more reports that the block
+// is complete and the campaign is not done: its next block is due for
+// enqueueing. recorded is set when provider ids were recorded.
+func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign, x *compiled, k int, recorded *bool) (more bool, err error) {
 	lo, hi := c.blockRange(k)
 	st, err := h.store.states(ctx, c.ID, lo, hi)
 	if err != nil {
-		return fmt.Errorf("campaign store: %w", err)
+		return false, fmt.Errorf("campaign store: %w", err)
 	}
 	var todo, stuck []int
 	for i, b := range st {
@@ -308,7 +334,7 @@ func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign,
 		// A previous run stopped during a provider call (crash, kill,
 		// shutdown): those recipients may or may not have been accepted.
 		if _, err := h.store.mark(ctx, c.ID, Unknown, []RecipientState{Sending}, stuck); err != nil {
-			return fmt.Errorf("campaign store: %w", err)
+			return false, fmt.Errorf("campaign store: %w", err)
 		}
 		log.Warn().Int("recipients", len(stuck)).
 			Msg("a previous run stopped during provider calls; sending those recipients again, the provider may receive them twice")
@@ -317,38 +343,28 @@ func (h *Handler) runBlock(ctx context.Context, log zerolog.Logger, c *Campaign,
 	}
 	if len(todo) > 0 {
 		if err := h.sendAll(ctx, log, c, x, k, lo, hi, todo, recorded); err != nil {
-			return err
+			return false, err
 		}
 	}
 	// Every recipient of the block must have a settled fate now.
 	if st, err = h.store.states(ctx, c.ID, lo, hi); err != nil {
-		return fmt.Errorf("campaign store: %w", err)
+		return false, fmt.Errorf("campaign store: %w", err)
 	}
 	for _, b := range st {
 		if s := RecipientState(b); s == Pending || s == Sending || s == Unknown {
-			return fmt.Errorf("campaign %s block %d: a recipient is still %s; running again", c.ID, k, s)
+			return false, fmt.Errorf("campaign %s block %d: a recipient is still %s; running again", c.ID, k, s)
 		}
 	}
-	now := h.o.Now()
-	state, err := h.store.blockDone(ctx, c.ID, k, now)
+	state, err := h.store.blockDone(ctx, c.ID, k, h.o.Now())
 	if err != nil {
-		return fmt.Errorf("campaign store: %w", err)
+		return false, fmt.Errorf("campaign store: %w", err)
 	}
 	log.Info().Int("recipients", hi-lo).Msg("block complete")
 	if state == Done {
 		log.Info().Msg("campaign done")
-		return nil
+		return false, nil
 	}
-	if h.o.Enqueuer == nil {
-		return nil
-	}
-	// Enqueue the next block now rather than on the scheduler's next tick.
-	if c2, err := h.store.Get(ctx, c.ID); err == nil {
-		if _, err := h.d.advance(ctx, c2, now); err != nil {
-			log.Warn().Err(err).Msg("could not enqueue the next block; the scheduler will")
-		}
-	}
-	return nil
+	return true, nil
 }
 
 // sendAll walks the todo recipients in provider-sized batches, checking
@@ -478,11 +494,15 @@ func (r *blockRun) sendBatch(ctx context.Context, bs providers.BatchSender, batc
 		if err != nil {
 			return fmt.Errorf("campaign store: %w", err)
 		}
-		var sel []providers.Message
-		for j, m := range moved {
-			if m {
-				called = append(called, batch[j])
-				sel = append(sel, msgs[j])
+		sel := msgs
+		called = batch
+		if !allTrue(moved) {
+			sel, called = nil, nil
+			for j, m := range moved {
+				if m {
+					called = append(called, batch[j])
+					sel = append(sel, msgs[j])
+				}
 			}
 		}
 		if len(sel) == 0 {
@@ -509,6 +529,15 @@ func (r *blockRun) sendBatch(ctx context.Context, bs providers.BatchSender, batc
 		}
 	}
 	return outs, nil
+}
+
+func allTrue(bs []bool) bool {
+	for _, b := range bs {
+		if !b {
+			return false
+		}
+	}
+	return true
 }
 
 // sendEach submits a group of recipients one provider call each, in

@@ -113,8 +113,19 @@ func (d *dispatcher) ensure(ctx context.Context, c *Campaign, now time.Time) err
 	return d.enqueue(ctx, c.ID, c.NextBlock-1, at)
 }
 
+// blockLead is how long before its start a block task is due in asynq.
+// asynq keeps a scheduled task's time in whole seconds and the workers
+// move due tasks to the queue only every delayed-task check (500ms in
+// smsq's worker), so a task due exactly at the start would run up to
+// about 0.6s late, most for starts on a whole second (every block of a
+// start_date or a window opening). Due one second ahead, it reaches a
+// handler before the start and the handler waits for the exact instant
+// in-process: at most 2s plus the check, within HandlerOptions.MaxWait's
+// default 3s, so the wait never turns into a snooze.
+const blockLead = time.Second
+
 func (d *dispatcher) enqueue(ctx context.Context, id string, k int, at time.Time) error {
-	t, err := tasks.NewBlockTask(tasks.BlockPayload{Campaign: id, Block: k}, at)
+	t, err := tasks.NewBlockTask(tasks.BlockPayload{Campaign: id, Block: k}, at.Add(-blockLead))
 	if err != nil {
 		return err
 	}

@@ -21,34 +21,67 @@ func luaStateNames() string {
 // per-state counters in step in the same script.
 //
 // KEYS[1] state string, KEYS[2] meta hash. ARGV[1] target state code,
-// ARGV[2] the allowed source states as bytes, ARGV[3…] indices. Returns a
-// string with '1' for each index moved, '0' for each left alone (not in an
-// allowed source state, or already in the target).
+// ARGV[2] the allowed source states as bytes, ARGV[3…] the indices as
+// runs: pairs of first index and length. Returns a string with '1' for
+// each index moved, '0' for each left alone (not in an allowed source
+// state, or already in the target), in the order given.
+//
+// A batch is usually one run of up to 1000 neighbours, all in a source
+// state: the run is then read with one GETRANGE, checked and counted
+// with string functions, and written with one SETRANGE, with no Lua loop
+// over its bytes. A run holding other states is walked byte by byte.
+// Runs are applied in order, so a repeated index sees its earlier move.
 var markScript = redis.NewScript(`
 local names = ` + luaStateNames() + `
 local to = tonumber(ARGV[1])
-local from = ARGV[2]
-local moved, out, n, resent = {}, {}, 0, 0
-for i = 3, #ARGV do
-  local idx = tonumber(ARGV[i])
-  local cur = redis.call('GETRANGE', KEYS[1], idx, idx)
-  local b = 0
-  if #cur == 1 then b = string.byte(cur) end
-  if b ~= to and string.find(from, string.char(b), 1, true) then
-    redis.call('SETRANGE', KEYS[1], idx, string.char(to))
-    moved[b] = (moved[b] or 0) + 1
-    n = n + 1
-    if b == ` + strconv.Itoa(int(Unknown)) + ` and to == ` + strconv.Itoa(int(Sending)) + ` then resent = resent + 1 end
-    out[#out + 1] = '1'
+local allowed, class = {}, ''
+for i = 1, #ARGV[2] do
+  local b = string.byte(ARGV[2], i)
+  if b ~= to and not allowed[b] then
+    allowed[b] = true
+    local c = string.char(b)
+    if b == 0 then c = '%z' elseif not string.find(c, '%w') then c = '%' .. c end
+    class = class .. c
+  end
+end
+local toChar = string.char(to)
+local moved, out, n = {}, {}, 0
+for i = 3, #ARGV, 2 do
+  local a, len = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  local cur = redis.call('GETRANGE', KEYS[1], a, a + len - 1)
+  if #cur < len then cur = cur .. string.rep('\0', len - #cur) end
+  if class ~= '' and not string.find(cur, '[^' .. class .. ']') then
+    for b in pairs(allowed) do
+      local p = string.char(b)
+      if b == 0 then p = '%z' elseif not string.find(p, '%w') then p = '%' .. p end
+      local _, c = string.gsub(cur, p, '')
+      if c > 0 then moved[b] = (moved[b] or 0) + c end
+    end
+    n = n + len
+    out[#out + 1] = string.rep('1', len)
+    redis.call('SETRANGE', KEYS[1], a, string.rep(toChar, len))
   else
-    out[#out + 1] = '0'
+    local bytes, flags, any = {}, {}, false
+    for j = 1, len do
+      local b = string.byte(cur, j)
+      if allowed[b] then
+        moved[b] = (moved[b] or 0) + 1
+        n = n + 1
+        bytes[j], flags[j], any = toChar, '1', true
+      else
+        bytes[j], flags[j] = string.char(b), '0'
+      end
+    end
+    out[#out + 1] = table.concat(flags)
+    if any then redis.call('SETRANGE', KEYS[1], a, table.concat(bytes)) end
   end
 end
 for b, c in pairs(moved) do
   redis.call('HINCRBY', KEYS[2], 'n:' .. names[b + 1], -c)
 end
 if n > 0 then redis.call('HINCRBY', KEYS[2], 'n:' .. names[to + 1], n) end
-if resent > 0 then redis.call('HINCRBY', KEYS[2], 'resent', resent) end
+local resent = moved[` + strconv.Itoa(int(Unknown)) + `]
+if resent and to == ` + strconv.Itoa(int(Sending)) + ` then redis.call('HINCRBY', KEYS[2], 'resent', resent) end
 return table.concat(out)
 `)
 

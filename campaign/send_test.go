@@ -453,3 +453,42 @@ func TestNoBurstAfterDowntime(t *testing.T) {
 		}
 	}
 }
+
+// lockWatcher enqueues through the test queue and notes, for every
+// enqueue, whether the campaign's run lock was held at that moment.
+type lockWatcher struct {
+	b      *bundle
+	lock   string
+	mu     sync.Mutex
+	locked []bool
+}
+
+func (w *lockWatcher) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
+	n, err := w.b.rdb.Exists(ctx, w.lock).Result()
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	w.locked = append(w.locked, n == 1)
+	w.mu.Unlock()
+	return w.b.aq.EnqueueContext(ctx, t, opts...)
+}
+
+func TestNextBlockEnqueuedOnlyOnceTheLockIsReleased(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	b.create(Definition{ID: "chain", Pacing: pacing.Spec{StartDate: "2031-03-03 09:00", TimeZone: "UTC"}}, csvOf(3000), CreateOptions{})
+	w := &lockWatcher{b: b, lock: b.store.keys("chain").lock}
+	h, err := NewHandler(HandlerOptions{Store: b.store, Senders: map[string]providers.Sender{"conectaline": b.client},
+		Guard: b.guard, Enqueuer: w, Now: b.clock.Now, Sleep: b.clock.Sleep})
+	require.NoError(t, err)
+
+	// A worker that takes the next block's task the moment it is enqueued
+	// must find the campaign free, not snooze it as busy.
+	b.drive(h, []*Scheduler{b.scheduler()}, b.stateIs("chain", Done))
+	require.Equal(t, []bool{false, false}, w.locked, "blocks 1 and 2 enqueued by the handler, each with the lock free")
+	for _, r := range b.runs {
+		require.NoError(t, r.Err, "task %s", r.TaskID)
+	}
+	require.Len(t, b.fake.Recorder().PerDestination(), 3000)
+}

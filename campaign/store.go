@@ -482,11 +482,8 @@ func (s *Store) mark(ctx context.Context, id string, to RecipientState, from []R
 	for i, f := range from {
 		fromB[i] = byte(f)
 	}
-	args := make([]any, 0, len(idx)+2)
-	args = append(args, int(to), string(fromB))
-	for _, i := range idx {
-		args = append(args, i)
-	}
+	args := append(make([]any, 0, 8), int(to), string(fromB))
+	args = appendRuns(args, idx)
 	res, err := markScript.Run(ctx, s.rdb, []string{k.states, k.meta}, args...).Text()
 	if err != nil {
 		return nil, err
@@ -496,6 +493,20 @@ func (s *Store) mark(ctx context.Context, id string, to RecipientState, from []R
 		moved[i] = i < len(res) && res[i] == '1'
 	}
 	return moved, nil
+}
+
+// appendRuns appends idx to args as runs of consecutive indices: first
+// index, then length (markScript's form). Order is kept.
+func appendRuns(args []any, idx []int) []any {
+	for i := 0; i < len(idx); {
+		j := i + 1
+		for j < len(idx) && idx[j] == idx[j-1]+1 {
+			j++
+		}
+		args = append(args, idx[i], j-i)
+		i = j
+	}
+	return args
 }
 
 // claim claims block k to start at start; false when it is not the next

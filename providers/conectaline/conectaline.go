@@ -232,18 +232,9 @@ func (c *Client) pushSimple(ctx context.Context, text string, numbers []string) 
 }
 
 func (c *Client) pushMultiple(ctx context.Context, entries []multipleEntry) (answer, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Texts travel as written: no \u003c for '<' in someone's SMS.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(entries); err != nil {
-		return answer{}, &providers.Error{Class: providers.ClassRequest, Provider: provider, Op: opSend, Message: "cannot encode messages", Err: err}
-	}
-	form := url.Values{
-		"configuration_name": {c.o.ConfigurationName},
-		"messages":           {strings.TrimSuffix(buf.String(), "\n")},
-	}
-	data, err := c.post(ctx, opSend, pathMultiple, form)
+	data, err := c.postEncoded(ctx, opSend, pathMultiple, func(apiToken string) []byte {
+		return multipleBody(apiToken, c.o.ConfigurationName, entries)
+	})
 	if err != nil {
 		return answer{}, err
 	}
@@ -255,18 +246,30 @@ func (c *Client) pushMultiple(ctx context.Context, entries []multipleEntry) (ans
 // the Authorization header through the token source, which fetches it once
 // for all callers and retries once with a new one after a 401.
 func (c *Client) post(ctx context.Context, op, path string, form url.Values) (json.RawMessage, error) {
-	if c.src == nil {
+	return c.postEncoded(ctx, op, path, func(apiToken string) []byte {
+		if apiToken == "" {
+			return encodeValues(form)
+		}
 		f := make(url.Values, len(form)+1)
 		for k, v := range form {
 			f[k] = v
 		}
-		f.Set("api_token", c.o.APIToken)
-		return c.data(ctx, op, path, f, "")
+		f.Set("api_token", apiToken)
+		return encodeValues(f)
+	})
+}
+
+// postEncoded is post with the body built by encode, which is given the
+// fixed api_token to include ("" in login mode).
+func (c *Client) postEncoded(ctx context.Context, op, path string, encode func(apiToken string) []byte) (json.RawMessage, error) {
+	if c.src == nil {
+		return c.data(ctx, op, path, encode(c.o.APIToken), "")
 	}
+	body := encode("")
 	var data json.RawMessage
 	err := c.src.Use(ctx, func(tok token.Token) error {
 		var err error
-		data, err = c.data(ctx, op, path, form, tok.Value)
+		data, err = c.data(ctx, op, path, body, tok.Value)
 		return err
 	})
 	if err != nil {
@@ -282,7 +285,7 @@ func (c *Client) post(ctx context.Context, op, path string, form url.Values) (js
 }
 
 // data does one call and returns the data member of a successful answer.
-func (c *Client) data(ctx context.Context, op, path string, form url.Values, bearer string) (json.RawMessage, error) {
+func (c *Client) data(ctx context.Context, op, path string, form []byte, bearer string) (json.RawMessage, error) {
 	status, body, err := c.call(ctx, op, path, form, bearer)
 	if err != nil {
 		return nil, err
@@ -297,10 +300,10 @@ func (c *Client) data(ctx context.Context, op, path string, form url.Values, bea
 	return env.Data, nil
 }
 
-// call posts form to path and returns a 2xx answer's status and body, or
-// the classified failure.
-func (c *Client) call(ctx context.Context, op, path string, form url.Values, bearer string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, strings.NewReader(form.Encode()))
+// call posts form (encoded) to path and returns a 2xx answer's status and
+// body, or the classified failure.
+func (c *Client) call(ctx context.Context, op, path string, form []byte, bearer string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(form))
 	if err != nil {
 		return 0, nil, &providers.Error{Class: providers.ClassRequest, Provider: provider, Op: op, Message: "cannot build request", Err: err}
 	}
@@ -368,7 +371,7 @@ func refusal(op string, status int, ae apiError) *providers.Error {
 // login obtains a temporary token: POST /login with email and password.
 func (c *Client) login(ctx context.Context) (token.Token, error) {
 	form := url.Values{"email": {c.o.Email}, "password": {c.o.Password}}
-	status, body, err := c.call(ctx, opLogin, pathLogin, form, "")
+	status, body, err := c.call(ctx, opLogin, pathLogin, encodeValues(form), "")
 	if err != nil {
 		return token.Token{}, err
 	}
