@@ -161,13 +161,16 @@ return 0
 // startedScript records that block ARGV[1] actually started sending at
 // ARGV[2] (unix ms), once per block: a block that runs late (downtime)
 // moves last_block_start to when it really went, so the next block keeps
-// minutesxblock from it instead of following at once.
+// minutesxblock from it instead of following at once. A start later than
+// planned by no more than ARGV[3] ms leaves the plan alone: every block
+// starts a few milliseconds after its instant, and moving the plan by that
+// much each time would make a long campaign drift off its schedule.
 var startedScript = redis.NewScript(`
 local h = redis.call('HMGET', KEYS[1], 'next_block', 'started_block', 'last_block_start')
 local k = tonumber(ARGV[1])
 if tonumber(h[1] or '0') ~= k + 1 or h[2] == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'started_block', k)
-if tonumber(h[3] or '0') < tonumber(ARGV[2]) then
+if tonumber(h[3] or '0') + tonumber(ARGV[3]) < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 'last_block_start', ARGV[2])
   if k == 0 then redis.call('HSET', KEYS[1], 'first_block_start', ARGV[2]) end
 end

@@ -492,3 +492,31 @@ func TestNextBlockEnqueuedOnlyOnceTheLockIsReleased(t *testing.T) {
 	}
 	require.Len(t, b.fake.Recorder().PerDestination(), 3000)
 }
+
+// A block starts a few milliseconds after its instant every time (a task
+// hand-off, a script); the plan must not follow those milliseconds, or a
+// campaign of thousands of blocks drifts by seconds. A block that starts
+// really late (downtime) moves the plan, so the next one keeps its spacing.
+func TestBlockStartLatenessWithinASecondKeepsThePlan(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{start: time.Date(2031, 3, 3, 8, 59, 30, 0, time.UTC)})
+	ctx := context.Background()
+	t0 := time.Date(2031, 3, 3, 9, 0, 0, 0, time.UTC)
+	for _, id := range []string{"punctual", "late"} {
+		b.create(Definition{ID: id, Pacing: pacing.Spec{StartDate: "2031-03-03 09:00", TimeZone: "UTC",
+			SMSPerBlock: 1000, MinutesPerBlock: 1}}, csvOf(2500), CreateOptions{})
+	}
+	b.clock.Set(t0)
+	_, err := b.scheduler().Tick(ctx)
+	require.NoError(t, err)
+	for _, id := range []string{"punctual", "late"} {
+		require.Equal(t, 1, b.get(id).NextBlock, "%s: block 0 claimed", id)
+		require.True(t, b.get(id).LastBlockStart.Equal(t0))
+	}
+
+	require.NoError(t, b.store.started(ctx, "punctual", 0, t0.Add(7*time.Millisecond)))
+	require.NoError(t, b.store.started(ctx, "late", 0, t0.Add(90*time.Second)))
+	require.True(t, b.get("punctual").LastBlockStart.Equal(t0), "7ms late: the plan stays")
+	require.True(t, b.get("late").LastBlockStart.Equal(t0.Add(90*time.Second)), "90s late: the next block keeps a minute from the real start")
+	require.True(t, b.get("late").FirstBlockStart.Equal(t0.Add(90*time.Second)))
+}

@@ -517,9 +517,13 @@ func (s *Store) claim(ctx context.Context, id string, k int, start time.Time) (b
 	return n == 1, err
 }
 
+// startTolerance is how late a block may start and still count as on
+// time: its plan is not moved (see startedScript).
+const startTolerance = time.Second
+
 // started records that block k began sending at now (see startedScript).
 func (s *Store) started(ctx context.Context, id string, k int, now time.Time) error {
-	return startedScript.Run(ctx, s.rdb, []string{s.keys(id).meta}, k, now.UnixMilli()).Err()
+	return startedScript.Run(ctx, s.rdb, []string{s.keys(id).meta}, k, now.UnixMilli(), startTolerance.Milliseconds()).Err()
 }
 
 // blockDone records block k complete (k < 0: nothing) and returns the
