@@ -15,37 +15,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/smsq/smsq/app"
 	"github.com/smsq/smsq/campaign"
-	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
-	"github.com/smsq/smsq/pacing"
 	"github.com/smsq/smsq/sandbox"
-	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
-	"github.com/smsq/smsq/sandbox/hub"
-	sbkeccel "github.com/smsq/smsq/sandbox/keccel"
-	sbsakari "github.com/smsq/smsq/sandbox/sakari"
 	"github.com/smsq/smsq/sms"
-	"github.com/smsq/smsq/suppress"
 	"github.com/smsq/smsq/tasks"
 )
 
 // Errors matched with errors.Is.
 var (
 	// ErrNoRedis: no redis-server on PATH.
-	ErrNoRedis = errors.New("chaos: redis-server not found on PATH: install it (Debian: apt-get install -y redis-server)")
+	ErrNoRedis = harness.ErrNoRedis
 	// ErrFailed: the run completed and a check failed; the report says
 	// which.
 	ErrFailed = errors.New("chaos: a check failed")
@@ -54,9 +44,9 @@ var (
 // Options configure a run. Zero fields take the default named; defaults
 // in brackets are those of Quick.
 type Options struct {
-	// Quick runs a small version (a smoke run for tests and CI); the
-	// figures of record come from full runs. Default false.
-	Quick bool `koanf:"quick"`
+	// RunOptions: Quick runs a small version (a smoke run for tests and
+	// CI); Root, Dir, KeepLogs, Markdown and Out as documented there.
+	harness.RunOptions `koanf:",squash"`
 	// Recipients is the campaign's size (Conectaline push/multiple, 1000
 	// per call), 1 to 1,000,000. Default 50,000 [3,000].
 	Recipients int `koanf:"recipients"`
@@ -104,18 +94,6 @@ type Options struct {
 	// Timeout bounds the wait, from the start of the traffic, for every
 	// message to settle. Default 15m [110s].
 	Timeout time.Duration `koanf:"timeout"`
-	// Root is the module root where cmd/worker and cmd/scheduler are
-	// built. Default "": found with `go env GOMOD`.
-	Root string `koanf:"root"`
-	// Dir keeps the binaries, Redis data and process logs. Default "": a
-	// temporary directory, removed afterwards unless KeepLogs.
-	Dir string `koanf:"dir"`
-	// KeepLogs keeps the temporary directory. Default false.
-	KeepLogs bool `koanf:"keep_logs"`
-	// Markdown prints the table as Markdown. Default false: aligned text.
-	Markdown bool `koanf:"markdown"`
-	// Out receives progress lines and the report. Default os.Stdout.
-	Out io.Writer `koanf:"-"`
 }
 
 func (o Options) withDefaults() Options {
@@ -164,9 +142,7 @@ func (o Options) withDefaults() Options {
 	if o.Seed == 0 {
 		o.Seed = uint64(time.Now().UnixNano())
 	}
-	if o.Out == nil {
-		o.Out = os.Stdout
-	}
+	o.Out = o.Output()
 	return o
 }
 
@@ -207,33 +183,13 @@ func (o Options) Validate() error {
 
 // environ is the configuration (SMSQ_* variables) of every process.
 func environ(redisURL, root string, o Options) []string {
-	return []string{
-		"SMSQ_REDIS__URL=" + redisURL,
-		"SMSQ_WORKER__HTTP_ADDR=-",
-		"SMSQ_WORKER__SHUTDOWN_TIMEOUT=5s",
-		"SMSQ_LOG__LEVEL=info",
-		"SMSQ_LOG__FORMAT=json",
+	env := append(harness.BaseEnv(5*time.Second),
+		"SMSQ_REDIS__URL="+redisURL,
 		"SMSQ_SEND__RETRY_BASE=500ms",
-		"SMSQ_SEND__RETRY_MAX=5s",
-		"SMSQ_PROVIDERS__CONECTALINE__ENABLED=true",
-		"SMSQ_PROVIDERS__CONECTALINE__BASE_URL=" + hub.BaseURL(root, "conectaline"),
-		"SMSQ_PROVIDERS__CONECTALINE__EMAIL=" + sbconectaline.DefaultEmail,
-		"SMSQ_PROVIDERS__CONECTALINE__PASSWORD=" + sbconectaline.DefaultPassword,
-		"SMSQ_PROVIDERS__CONECTALINE__CONFIGURATION_NAME=" + sbconectaline.DefaultConfigurationName,
-		fmt.Sprintf("SMSQ_PROVIDERS__CONECTALINE__THROTTLE__RATE=%d/s", o.CampaignRate),
-		"SMSQ_PROVIDERS__CONECTALINE__THROTTLE__COST_BY=message",
-		"SMSQ_PROVIDERS__KECCEL__ENABLED=true",
-		"SMSQ_PROVIDERS__KECCEL__BASE_URL=" + hub.BaseURL(root, "keccel"),
-		"SMSQ_PROVIDERS__KECCEL__TOKEN=" + sbkeccel.DefaultToken,
-		"SMSQ_PROVIDERS__KECCEL__FROM=SMSQ",
-		fmt.Sprintf("SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=%d/s", o.SingleRate),
-		"SMSQ_PROVIDERS__SAKARI__ENABLED=true",
-		"SMSQ_PROVIDERS__SAKARI__BASE_URL=" + hub.BaseURL(root, "sakari"),
-		"SMSQ_PROVIDERS__SAKARI__CLIENT_ID=" + sbsakari.DefaultClientID,
-		"SMSQ_PROVIDERS__SAKARI__CLIENT_SECRET=" + sbsakari.DefaultClientSecret,
-		"SMSQ_PROVIDERS__SAKARI__ACCOUNT_ID=" + sbsakari.DefaultAccountID,
-		fmt.Sprintf("SMSQ_PROVIDERS__SAKARI__THROTTLE__RATE=%d/s", o.SingleRate),
-	}
+		"SMSQ_SEND__RETRY_MAX=5s")
+	env = append(env, harness.ProviderEnv(root, "conectaline", o.CampaignRate)...)
+	env = append(env, harness.ProviderEnv(root, "keccel", o.SingleRate)...)
+	return append(env, harness.ProviderEnv(root, "sakari", o.SingleRate)...)
 }
 
 // inFlight is what smsq had in "sending" at a disruption: the most a
@@ -256,18 +212,14 @@ type restartFigures struct {
 
 // run is one chaos run.
 type run struct {
-	o     Options
-	dir   string
-	start time.Time
-	t0    time.Time // traffic start
+	o  Options
+	ws *harness.Workspace
+	t0 time.Time // traffic start
 
-	rs        *redisServer
+	rs        *harness.Redis
 	redisDown atomic.Bool
 	fr        *front
-	conn      *app.Conn
-	client    *tasks.Client
-	ins       *asynq.Inspector
-	store     *campaign.Store
+	conn      *harness.Conn
 	fl        *fleet
 	watch     *unknownWatch
 
@@ -284,10 +236,6 @@ type run struct {
 	kills    int
 }
 
-func (r *run) logf(format string, args ...any) {
-	fmt.Fprintf(r.o.Out, "  [%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
-}
-
 // event logs a line and keeps it for the report's timeline, stamped with
 // the time since the traffic started.
 func (r *run) event(format string, args ...any) {
@@ -299,7 +247,7 @@ func (r *run) event(format string, args ...any) {
 	r.mu.Lock()
 	r.events = append(r.events, at+"  "+msg)
 	r.mu.Unlock()
-	r.logf("%s", msg)
+	r.ws.Logf("%s", msg)
 }
 
 // Run makes a chaos run and prints its report. It returns the result and
@@ -310,34 +258,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	r := &run{o: o, start: time.Now()}
-	dir := o.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "smsq-chaos-")
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-		defer func() {
-			if o.KeepLogs {
-				fmt.Fprintf(o.Out, "logs and data kept in %s\n", dir)
-				return
-			}
-			_ = os.RemoveAll(dir)
-		}()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	ws, err := harness.NewWorkspace("chaos", o.RunOptions)
+	if err != nil {
 		return nil, err
 	}
-	r.dir = dir
+	defer ws.Close()
+	r := &run{o: o, ws: ws}
 	fmt.Fprintf(o.Out, "chaos run (seed %d): building cmd/worker and cmd/scheduler…\n", o.Seed)
-	if err := build(ctx, o.Root, dir, "worker", "scheduler"); err != nil {
-		return nil, err
+	if err := ws.Build(ctx, "worker", "scheduler"); err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	res, err := r.execute(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res.Report.Print(o.Out, o.Markdown)
+	printReport(o.Out, res.Report, o.Markdown)
 	if !res.Report.OK() {
 		return res, ErrFailed
 	}
@@ -346,51 +281,37 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	o := r.o
+	// AOF on with appendfsync always: every write Redis acknowledged is on
+	// disk before the acknowledgement, so what survives its SIGKILL is
+	// exactly what clients were told. A restart reloads the whole AOF
+	// before it answers PING, hence the long start timeout.
 	var err error
-	if r.rs, err = startRedis(ctx, r.dir); err != nil {
+	if r.rs, err = harness.StartRedis(ctx, r.ws.Dir, harness.RedisOptions{AppendFsync: "always", StartTimeout: 30 * time.Second}); err != nil {
 		return nil, err
 	}
-	defer func() { r.rs.p.stop(10 * time.Second) }()
+	defer func() { r.rs.Stop(syscall.SIGTERM, 10*time.Second) }()
 	if r.fr, err = startFront(o.Hold, o.BatchHold); err != nil {
 		return nil, err
 	}
-	defer r.fr.close()
-	redisURL := "redis://" + r.rs.addr + "/0"
-	env := environ(redisURL, r.fr.root, o)
-	cfg, err := config.Load("", env)
-	if err != nil {
-		return nil, err
-	}
-	if r.conn, err = app.Connect(cfg); err != nil {
+	defer r.fr.Close()
+	env := environ("redis://"+r.rs.Addr+"/0", r.fr.Root, o)
+	if r.conn, err = harness.Connect(env); err != nil {
 		return nil, err
 	}
 	defer r.conn.Close()
-	r.client = tasks.NewClient(r.conn.Asynq, r.conn.Redis, app.Rules(cfg), app.LedgerOptions(cfg))
-	defer r.client.Close()
-	r.ins = asynq.NewInspector(r.conn.Asynq)
-	defer r.ins.Close()
-	r.store = campaign.NewStore(r.conn.Redis, campaign.StoreOptions{})
-	r.logf("redis-server %s at %s (AOF on, appendfsync always); sandbox at %s", r.rs.version(ctx), r.rs.addr, r.fr.root)
+	r.ws.Logf("redis-server %s at %s (AOF on, appendfsync always); sandbox at %s", r.rs.Version(ctx), r.rs.Addr, r.fr.Root)
 
-	// Every process gets the driver's environment minus any SMSQ_ setting
-	// of the caller's, plus the run's own.
-	procEnv := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SMSQ_") {
-			procEnv = append(procEnv, kv)
-		}
-	}
-	r.fl = &fleet{dir: r.dir, binDir: filepath.Join(r.dir, "bin"), env: append(procEnv, env...), ins: r.ins, redisDown: &r.redisDown}
-	defer r.fl.stopAll(10 * time.Second)
+	r.fl = &fleet{Fleet: harness.NewFleet(r.ws, r.conn.Inspector, func(string) []string { return env }), redisDown: &r.redisDown}
+	defer r.fl.StopAll(10 * time.Second)
 	for i := 0; i < o.Workers; i++ {
-		if _, err := r.fl.startWorker(ctx, i); err != nil {
+		if _, err := r.fl.StartWorker(ctx, i); err != nil {
 			return nil, err
 		}
 	}
-	if err := r.fl.startScheduler(ctx); err != nil {
+	if _, err := r.fl.StartScheduler(ctx); err != nil {
 		return nil, err
 	}
-	r.logf("%d worker processes and 1 scheduler process up", o.Workers)
+	r.ws.Logf("%d worker processes and 1 scheduler process up", o.Workers)
 
 	// The campaign, created as `enqueue campaign create` does.
 	r.numbers = make([]string, o.Recipients)
@@ -415,7 +336,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	defer func() { stopWatch(); watchDone.Wait() }()
 	id := campaign.NewID(time.Now())
 	r.campaignID, r.statesKey = id, "smsq:c:{"+id+"}:s"
-	r.watch = newUnknownWatch(r.rs.addr, r.statesKey)
+	r.watch = newUnknownWatch(r.rs.Addr, r.statesKey)
 	ready := make(chan struct{})
 	watchDone.Add(1)
 	go func() { defer watchDone.Done(); r.watch.run(wctx, ready) }()
@@ -428,14 +349,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 
 	t := time.Now()
-	rep, err := r.store.Create(ctx, campaign.Definition{
+	rep, err := r.conn.CreateCampaign(ctx, campaign.Definition{
 		ID: id, Name: "chaos", Provider: "conectaline", Message: "Hola {{name}}, esto es una prueba",
-		Pacing: pacing.Spec{StartDate: time.Now().UTC().Format("2006-01-02 15:04"), TimeZone: "UTC"},
-	}, strings.NewReader(csv.String()), campaign.CreateOptions{
-		ImportOptions: campaign.ImportOptions{MaxSegments: cfg.Send.MaxSegments, Suppress: suppress.New(r.conn.Redis, "")},
-		Providers:     cfg.Providers.Names(),
-		BlockSize:     app.CampaignBlockSize(cfg, r.conn, "conectaline"),
-	})
+	}, csv.String())
 	if err != nil {
 		return nil, fmt.Errorf("chaos: create campaign: %w", err)
 	}
@@ -446,7 +362,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		// The watch and the snapshots read this key (campaign/doc.go).
 		return nil, fmt.Errorf("chaos: campaign state string %s: length %d, want %d (%v): has the campaign key layout changed?", r.statesKey, n, o.Recipients, err)
 	}
-	r.logf("campaign %s: %d recipients in %d blocks (%s)", rep.ID, rep.Sendable, rep.Blocks, time.Since(t).Round(time.Millisecond))
+	r.ws.Logf("campaign %s: %d recipients in %d blocks (%s)", rep.ID, rep.Sendable, rep.Blocks, time.Since(t).Round(time.Millisecond))
 
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed>>1|1))
 	pl := makePlan(rng, o.Window, o.Kills, o.RedisRestarts, o.Workers, o.Storms, o.StormLength)
@@ -478,7 +394,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	stopSup()
 	supDone.Wait()
-	r.fl.stopAll(10 * time.Second)
+	r.fl.StopAll(10 * time.Second)
 	stopWatch()
 	watchDone.Wait()
 	return r.tally(ctx, stuck, waitErr)
@@ -491,11 +407,11 @@ func (r *run) produce(ctx context.Context) error {
 	n := len(r.singles)
 	for i, req := range r.singles {
 		due := r.t0.Add(time.Duration(i) * r.o.Window / time.Duration(n))
-		if err := sleep(ctx, time.Until(due)); err != nil {
+		if err := harness.Sleep(ctx, time.Until(due)); err != nil {
 			return err
 		}
 		for {
-			_, err := r.client.Send(ctx, req)
+			_, err := r.conn.Client.Send(ctx, req)
 			if err == nil {
 				break
 			}
@@ -506,7 +422,7 @@ func (r *run) produce(ctx context.Context) error {
 				return fmt.Errorf("chaos: enqueue %s: still failing after 2m: %w", req.ID, err)
 			}
 			r.enqRetries.Add(1)
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			if err := harness.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -519,12 +435,12 @@ func (r *run) produce(ctx context.Context) error {
 func (r *run) storms(ctx context.Context, storms []storm) error {
 	defer r.fr.storm(sandbox.Faults{})
 	for _, s := range storms {
-		if err := sleep(ctx, time.Until(r.t0.Add(s.At))); err != nil {
+		if err := harness.Sleep(ctx, time.Until(r.t0.Add(s.At))); err != nil {
 			return err
 		}
 		r.fr.storm(s.Faults())
 		r.event("%s storm on for %s: %s", s.Kind, s.For, s.describe())
-		if err := sleep(ctx, s.For); err != nil {
+		if err := harness.Sleep(ctx, s.For); err != nil {
 			return err
 		}
 		r.fr.storm(sandbox.Faults{})
@@ -537,7 +453,7 @@ func (r *run) storms(ctx context.Context, storms []storm) error {
 // a kill's replacement is up before the next disruption starts.
 func (r *run) disrupt(ctx context.Context, ds []disruption) error {
 	for _, d := range ds {
-		if err := sleep(ctx, time.Until(r.t0.Add(d.At))); err != nil {
+		if err := harness.Sleep(ctx, time.Until(r.t0.Add(d.At))); err != nil {
 			return err
 		}
 		switch d.Kind {
@@ -550,10 +466,10 @@ func (r *run) disrupt(ctx context.Context, ds []disruption) error {
 			r.mu.Unlock()
 			r.event("SIGKILL worker %s (pid %d); in \"sending\" right after: %d campaign recipients, %d single sends",
 				lbl, pid, len(f.campaign), len(f.singles))
-			if err := sleep(ctx, time.Second); err != nil {
+			if err := harness.Sleep(ctx, time.Second); err != nil {
 				return err
 			}
-			if _, err := r.fl.startWorker(ctx, d.Slot); err != nil {
+			if _, err := r.fl.StartWorker(ctx, d.Slot); err != nil {
 				return err
 			}
 			r.event("started worker %s", r.fl.current(d.Slot))
@@ -571,7 +487,7 @@ func (r *run) disrupt(ctx context.Context, ds []disruption) error {
 // the value after the restart must be at least the last one Redis
 // acknowledged (appendfsync always fsyncs before it answers).
 func (r *run) restartRedis(ctx context.Context) error {
-	pc := r.rs.client()
+	pc := r.rs.Client()
 	defer pc.Close()
 	var ack atomic.Int64
 	stop := make(chan struct{})
@@ -594,22 +510,22 @@ func (r *run) restartRedis(ctx context.Context) error {
 			}
 		}
 	}()
-	if err := sleep(ctx, 300*time.Millisecond); err != nil {
+	if err := harness.Sleep(ctx, 300*time.Millisecond); err != nil {
 		close(stop)
 		probeDone.Wait()
 		return err
 	}
 	r.redisDown.Store(true)
 	t := time.Now()
-	r.rs.p.kill()
+	r.rs.Kill()
 	close(stop)
 	probeDone.Wait()
 	r.event("SIGKILL redis-server; starting it again in %s", r.o.RedisDown)
-	if err := sleep(ctx, r.o.RedisDown); err != nil {
+	if err := harness.Sleep(ctx, r.o.RedisDown); err != nil {
 		r.redisDown.Store(false)
 		return err
 	}
-	err := r.rs.launch(ctx)
+	err := r.rs.Relaunch(ctx)
 	down := time.Since(t)
 	r.redisDown.Store(false)
 	if err != nil {
@@ -650,7 +566,7 @@ func (r *run) snapshot(ctx context.Context, what string, at time.Time) inFlight 
 	g.SetLimit(16)
 	for _, req := range r.singles[:n] {
 		g.Go(func() error {
-			rec, err := r.client.Ledger().Get(gctx, req.ID)
+			rec, err := r.conn.Client.Ledger().Get(gctx, req.ID)
 			if err == nil && (rec.State == ledger.Sending || rec.State == ledger.Unknown) {
 				mu.Lock()
 				f.singles = append(f.singles, req.ID)
@@ -678,7 +594,7 @@ func (r *run) settle(ctx context.Context) ([]string, error) {
 	campaignDone := false
 	for {
 		if !campaignDone {
-			if c, err := r.store.Get(ctx, r.campaignID); err == nil && c.State == campaign.Done &&
+			if c, err := r.conn.Store.Get(ctx, r.campaignID); err == nil && c.State == campaign.Done &&
 				c.Counts[campaign.Pending.String()]+c.Counts[campaign.Sending.String()]+c.Counts[campaign.Unknown.String()] == 0 {
 				campaignDone = true
 			}
@@ -692,7 +608,7 @@ func (r *run) settle(ctx context.Context) ([]string, error) {
 		g.SetLimit(16)
 		for _, id := range ids {
 			g.Go(func() error {
-				rec, err := r.client.Ledger().Get(gctx, id)
+				rec, err := r.conn.Client.Ledger().Get(gctx, id)
 				if err == nil && settled(rec.State) {
 					mu.Lock()
 					delete(open, id)
@@ -715,7 +631,7 @@ func (r *run) settle(ctx context.Context) ([]string, error) {
 			}
 			return stuck, fmt.Errorf("not everything settled within %s of the traffic start", r.o.Timeout)
 		}
-		if err := sleep(ctx, time.Second); err != nil {
+		if err := harness.Sleep(ctx, time.Second); err != nil {
 			return nil, err
 		}
 	}

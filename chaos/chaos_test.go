@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/internal/redistest"
 	"github.com/smsq/smsq/ledger"
 )
@@ -47,7 +48,7 @@ func (s *syncBuffer) String() string {
 // disruption.
 func TestQuickRunLosesNothing(t *testing.T) {
 	out := &syncBuffer{}
-	res, err := Run(context.Background(), Options{Quick: true, Dir: t.TempDir(), Out: out})
+	res, err := Run(context.Background(), Options{RunOptions: harness.RunOptions{Quick: true, Dir: t.TempDir(), Out: out}})
 	t.Log(out.String())
 	require.NoError(t, err)
 	require.Equal(t, 3000, res.Recipients)
@@ -161,12 +162,14 @@ func TestWatchPicksOutUnknownMarksOfTheCampaign(t *testing.T) {
 		long,
 		"+1.3 [0 lua] \"SETRANGE\" \"" + key + "\" \"7\" \"\\x06\"\r\n", // marked again
 		"+1.4 [0 lua] \"SETRANGE\" \"" + key + "\" \"12\" \"\\x06\"\r\n",
+		"+1.5 [0 lua] \"SETRANGE\" \"" + key + "\" \"20\" \"\\x06\\x06\\x06\"\r\n", // a run of three
+		"+1.6 [0 lua] \"SETRANGE\" \"" + key + "\" \"30\" \"\\x06\\x02\\x06\"\r\n", // a mixed run
 	}, "")
 	u := newUnknownWatch("unused", key)
 	u.read(bufio.NewReaderSize(strings.NewReader(stream), 64))
 	marks, _, lines := u.snapshot()
-	require.Equal(t, map[int]int{7: 2, 12: 1}, marks)
-	require.EqualValues(t, 5, lines, "the over-long line is skipped, not counted")
+	require.Equal(t, map[int]int{7: 2, 12: 1, 20: 1, 21: 1, 22: 1, 30: 1, 32: 1}, marks)
+	require.EqualValues(t, 7, lines, "the over-long line is skipped, not counted")
 }
 
 // TestWatchSeesScriptWritesOnRealRedis checks the MONITOR format the watch
@@ -239,7 +242,7 @@ func TestOptionsValidateNamesTheField(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
-	full := Options{Out: os.Stdout}.withDefaults()
+	full := Options{RunOptions: harness.RunOptions{Out: os.Stdout}}.withDefaults()
 	require.Equal(t, 50_000, full.Recipients)
 	require.Equal(t, 2_000, full.Singles)
 	require.Equal(t, 5, full.Kills)
@@ -247,7 +250,7 @@ func TestOptionsDefaults(t *testing.T) {
 	require.Equal(t, 50*time.Second, full.Window, "the campaign's length at its rate")
 	require.NotZero(t, full.Seed)
 
-	quick := Options{Quick: true, Kills: -1, Seed: 3}.withDefaults()
+	quick := Options{RunOptions: harness.RunOptions{Quick: true}, Kills: -1, Seed: 3}.withDefaults()
 	require.Equal(t, 3_000, quick.Recipients)
 	require.Equal(t, 200, quick.Singles)
 	require.Zero(t, quick.Kills, "negative means none")

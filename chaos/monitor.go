@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smsq/smsq/campaign"
+	"github.com/smsq/smsq/internal/harness"
 )
 
 // unknownWatch records which campaign recipients smsq marks "unknown".
@@ -48,7 +49,7 @@ func (u *unknownWatch) run(ctx context.Context, ready chan<- struct{}) {
 	for ctx.Err() == nil {
 		conn, rd, err := u.dial(ctx)
 		if err != nil {
-			_ = sleep(ctx, 20*time.Millisecond)
+			_ = harness.Sleep(ctx, 20*time.Millisecond)
 			continue
 		}
 		u.mu.Lock()
@@ -96,7 +97,7 @@ func (u *unknownWatch) dial(ctx context.Context) (net.Conn, *bufio.Reader, error
 
 // read consumes MONITOR lines until the connection ends.
 func (u *unknownWatch) read(rd *bufio.Reader) {
-	unknown := string([]byte{byte(campaign.Unknown)})
+	unknown := byte(campaign.Unknown)
 	for {
 		line, err := rd.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -121,15 +122,22 @@ func (u *unknownWatch) read(rd *bufio.Reader) {
 			continue
 		}
 		args, ok := parseRepr(line[i+len(u.needle):])
-		if !ok || len(args) != 2 || args[1] != unknown {
+		if !ok || len(args) != 2 {
 			continue
 		}
 		idx, err := strconv.Atoi(args[0])
 		if err != nil {
 			continue
 		}
+		// The mark script writes a run of neighbours with one SETRANGE
+		// (campaign/scripts.go): each unknown byte of the value is a
+		// mark of the recipient at its offset.
 		u.mu.Lock()
-		u.marks[idx]++
+		for j := 0; j < len(args[1]); j++ {
+			if args[1][j] == unknown {
+				u.marks[idx+j]++
+			}
+		}
 		u.mu.Unlock()
 	}
 }

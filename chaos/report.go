@@ -5,20 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/smsq/smsq/campaign"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/mask"
-	"github.com/smsq/smsq/tasks"
 )
 
 // Result is what a run found. Counts are per recipient or message.
@@ -58,80 +56,18 @@ type Result struct {
 }
 
 // Row is one figure of a report. A row with a Target is a check.
-type Row struct {
-	Figure, Value, Target string
-	Met                   bool
-}
+type Row = harness.Row
 
 // Report is what a run prints.
-type Report struct {
-	Title string
-	Setup []string
-	Rows  []Row
-	Notes []string
-	// Elapsed is the run's total time.
-	Elapsed time.Duration
-}
+type Report = harness.Report
 
-func (rp *Report) info(figure, format string, args ...any) {
-	rp.Rows = append(rp.Rows, Row{Figure: figure, Value: fmt.Sprintf(format, args...)})
-}
-
-func (rp *Report) check(figure, value, target string, met bool) {
-	rp.Rows = append(rp.Rows, Row{Figure: figure, Value: value, Target: target, Met: met})
-}
-
-// OK reports whether every check passed.
-func (rp *Report) OK() bool { return len(rp.Failed()) == 0 }
-
-// Failed lists the checks that did not pass.
-func (rp *Report) Failed() []string {
-	var out []string
-	for _, row := range rp.Rows {
-		if row.Target != "" && !row.Met {
-			out = append(out, row.Figure+": "+row.Value+" (want "+row.Target+")")
-		}
-	}
-	return out
-}
-
-func verdict(row Row) string {
-	switch {
-	case row.Target == "":
-		return ""
-	case row.Met:
-		return "ok"
-	}
-	return "FAILED"
-}
-
-// Print writes the report as an aligned table, or as Markdown.
-func (rp *Report) Print(w io.Writer, markdown bool) {
-	fmt.Fprintf(w, "\n== %s\n", rp.Title)
-	for _, s := range rp.Setup {
-		fmt.Fprintf(w, "setup: %s\n", s)
-	}
-	if markdown {
-		fmt.Fprintln(w, "\n| figure | measured | target | |")
-		fmt.Fprintln(w, "|---|---|---|---|")
-		for _, row := range rp.Rows {
-			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", row.Figure, row.Value, row.Target, verdict(row))
-		}
-		fmt.Fprintln(w)
-	} else {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "figure\tmeasured\ttarget\t")
-		for _, row := range rp.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Figure, row.Value, row.Target, verdict(row))
-		}
-		_ = tw.Flush()
-	}
-	for _, n := range rp.Notes {
-		fmt.Fprintf(w, "  %s\n", n)
-	}
-	status := "all checks passed"
+// printReport writes the report, its notes indented, and a closing line
+// that names the failed checks.
+func printReport(w io.Writer, rp *Report, markdown bool) {
+	rp.Print(w, harness.PrintOptions{Markdown: markdown, NotePrefix: "  "})
+	status := rp.Status()
 	if !rp.OK() {
-		status = "CHECK FAILED: " + strings.Join(rp.Failed(), "; ")
+		status += ": " + strings.Join(rp.Failed(), "; ")
 	}
 	fmt.Fprintf(w, "%s (total time %s)\n", status, rp.Elapsed.Round(100*time.Millisecond))
 }
@@ -161,7 +97,7 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 	rp := &Report{Title: fmt.Sprintf("chaos run (seed %d)", o.Seed)}
 	res.Report = rp
 
-	c, err := r.store.Get(ctx, r.campaignID)
+	c, err := r.conn.Store.Get(ctx, r.campaignID)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: read campaign: %w", err)
 	}
@@ -175,7 +111,7 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 	g.SetLimit(16)
 	for _, req := range r.singles {
 		g.Go(func() error {
-			rec, err := r.client.Ledger().Get(gctx, req.ID)
+			rec, err := r.conn.Client.Ledger().Get(gctx, req.ID)
 			if err != nil {
 				if errors.Is(err, ledger.ErrNotFound) {
 					return nil
@@ -234,7 +170,7 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 	var campDups []dupRun
 	want := map[string]bool{}
 	for i, num := range r.numbers {
-		d := digits(num)
+		d := harness.Digits(num)
 		want[d] = true
 		st := campaign.Pending
 		if i < len(states) {
@@ -286,7 +222,7 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 	singleDup, singleMarked := 0, 0
 	wantSingle := map[string]map[string]bool{"keccel": {}, "sakari": {}}
 	for _, req := range r.singles {
-		d := digits(req.To)
+		d := harness.Digits(req.To)
 		wantSingle[req.Provider][d] = true
 		n := received[req.Provider][d]
 		rec, ok := recs[req.ID]
@@ -351,16 +287,11 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 	crashes := r.fl.crashes()
 	res.UnexpectedExits = len(crashes)
 	res.Kills, res.RedisRestarts = kills, len(restarts)
-	archived := 0
-	for q := range tasks.QueueWeights() {
-		if qi, err := r.ins.GetQueueInfo(q); err == nil {
-			archived += qi.Archived
-		}
-	}
+	archived := r.conn.Archived()
 
 	// The report.
 	rp.Setup = []string{
-		fmt.Sprintf("%d cores, %s, %s/%s; 1-min load average %s at the end", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, loadAvg()),
+		fmt.Sprintf("%d cores, %s, %s/%s; 1-min load average %s at the end", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, harness.LoadAvg()),
 		fmt.Sprintf("one private redis-server on loopback, AOF on with appendfsync always, no RDB; MONITOR attached to see unknown marks (%d lines read)", monLines),
 		fmt.Sprintf("%d worker processes (concurrency 20) and 1 scheduler process, built once; provider sandbox in this process, holding each send answer after accepting it (%s for a single send, %s for a batch)", o.Workers, o.Hold, o.BatchHold),
 		fmt.Sprintf("campaign: %d recipients, Conectaline push/multiple (1000 per call), unpaced, limit %d messages/s", len(r.numbers), o.CampaignRate),
@@ -369,22 +300,22 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 			o.Window, o.Kills, o.RedisRestarts, o.RedisDown, o.Storms, o.Storms, o.StormLength),
 	}
 	if waitErr != nil {
-		rp.check("completion", waitErr.Error(), "everything settled", false)
+		rp.Check("completion", waitErr.Error(), "everything settled", false)
 	}
-	rp.info("campaign recipients by final state", "%s (campaign %s)", stateList(campStates), c.State)
-	rp.info("single sends by final state (ledger)", "%s", stateList(singleStates))
-	rp.check("unsettled (STUCK)", fmt.Sprint(res.Stuck), "0", res.Stuck == 0)
-	rp.check("lost: recorded sent or unrecorded, never received", fmt.Sprint(res.Lost), "0", res.Lost == 0)
-	rp.check("given up (failed, rejected)", fmt.Sprint(res.GaveUp), "0", res.GaveUp == 0)
-	rp.check("destinations received that were never sent", fmt.Sprint(res.Unexpected), "0", res.Unexpected == 0)
-	rp.check("duplicates (received more than once)",
+	rp.Info("campaign recipients by final state", "%s (campaign %s)", stateList(campStates), c.State)
+	rp.Info("single sends by final state (ledger)", "%s", stateList(singleStates))
+	rp.Check("unsettled (STUCK)", fmt.Sprint(res.Stuck), "0", res.Stuck == 0)
+	rp.Check("lost: recorded sent or unrecorded, never received", fmt.Sprint(res.Lost), "0", res.Lost == 0)
+	rp.Check("given up (failed, rejected)", fmt.Sprint(res.GaveUp), "0", res.GaveUp == 0)
+	rp.Check("destinations received that were never sent", fmt.Sprint(res.Unexpected), "0", res.Unexpected == 0)
+	rp.Check("duplicates (received more than once)",
 		fmt.Sprintf("%d: %d campaign recipients, %d single sends; %d extra receptions", res.Duplicates, campDup, singleDup, res.Extra),
 		fmt.Sprintf("≤ %d in flight at the disruptions", res.InFlight), res.Duplicates <= res.InFlight)
-	rp.check("duplicates not marked unknown", fmt.Sprint(res.Unmarked), "0", res.Unmarked == 0)
-	rp.check("duplicates not in flight at a disruption", fmt.Sprint(res.Outside), "0", res.Outside == 0)
-	rp.info("in flight at the disruptions", "%d: %d campaign recipients and %d single sends in \"sending\" at a kill or the Redis restart (state right after it, and single sends' histories; including live workers' calls)",
+	rp.Check("duplicates not marked unknown", fmt.Sprint(res.Unmarked), "0", res.Unmarked == 0)
+	rp.Check("duplicates not in flight at a disruption", fmt.Sprint(res.Outside), "0", res.Outside == 0)
+	rp.Info("in flight at the disruptions", "%d: %d campaign recipients and %d single sends in \"sending\" at a kill or the Redis restart (state right after it, and single sends' histories; including live workers' calls)",
 		res.InFlight, len(inCamp), len(inSingle))
-	rp.info("marked unknown", "%d: %d campaign recipients (seen on MONITOR; resent counter %d), %d single sends (ledger history); %d of them reached the provider more than once, the rest were cut before it accepted them",
+	rp.Info("marked unknown", "%d: %d campaign recipients (seen on MONITOR; resent counter %d), %d single sends (ledger history); %d of them reached the provider more than once, the rest were cut before it accepted them",
 		res.MarkedUnknown, campMarked, c.Resent, singleMarked, markedDup)
 	sumMarks := 0
 	for _, n := range marks {
@@ -398,30 +329,30 @@ func (r *run) tally(ctx context.Context, stuckSingles []string, waitErr error) (
 		}
 		gapText = "reconnected after " + strings.Join(gs, ", ")
 	}
-	rp.check("MONITOR saw every campaign unknown mark", fmt.Sprintf("%d marks; resent counter %d (%s)", sumMarks, c.Resent, gapText),
+	rp.Check("MONITOR saw every campaign unknown mark", fmt.Sprintf("%d marks; resent counter %d (%s)", sumMarks, c.Resent, gapText),
 		"marks = resent counter", int64(sumMarks) == c.Resent)
 	for i, rf := range restarts {
 		lost := max(0, rf.probeAck-rf.probeGot)
 		res.ProbeLost += lost
-		rp.check(fmt.Sprintf("Redis restart %d: acknowledged writes lost", i+1),
+		rp.Check(fmt.Sprintf("Redis restart %d: acknowledged writes lost", i+1),
 			fmt.Sprintf("%d (probe acknowledged %d, found %d); down %s", lost, rf.probeAck, rf.probeGot, rf.down.Round(time.Millisecond)),
 			"0", lost == 0 && rf.probeGot >= 0)
 	}
-	rp.check("kills and Redis restarts made", fmt.Sprintf("%d kills, %d restarts", res.Kills, res.RedisRestarts),
+	rp.Check("kills and Redis restarts made", fmt.Sprintf("%d kills, %d restarts", res.Kills, res.RedisRestarts),
 		fmt.Sprintf("%d, %d", o.Kills, o.RedisRestarts), res.Kills == o.Kills && res.RedisRestarts == o.RedisRestarts)
-	rp.check("processes that exited by themselves", fmt.Sprint(res.UnexpectedExits), "0", res.UnexpectedExits == 0)
-	rp.check("tasks given up by asynq (archived)", fmt.Sprint(archived), "0", archived == 0)
+	rp.Check("processes that exited by themselves", fmt.Sprint(res.UnexpectedExits), "0", res.UnexpectedExits == 0)
+	rp.Check("tasks given up by asynq (archived)", fmt.Sprint(archived), "0", archived == 0)
 	var inj []string
 	for _, p := range providerNames() {
 		m := r.fr.injected(p)
 		inj = append(inj, fmt.Sprintf("%s %d×429 %d×5xx", p, m["429"], m["5xx"]))
 	}
-	rp.info("faults the sandbox served", "%s", strings.Join(inj, "; "))
-	rp.info("enqueues retried by the producer", "%d (Send failed while Redis was down; retried with the same id)", r.enqRetries.Load())
-	res.Elapsed = time.Since(r.start)
+	rp.Info("faults the sandbox served", "%s", strings.Join(inj, "; "))
+	rp.Info("enqueues retried by the producer", "%d (Send failed while Redis was down; retried with the same id)", r.enqRetries.Load())
+	res.Elapsed = time.Since(r.ws.Start)
 	res.Settle = time.Since(r.t0)
 	rp.Elapsed = res.Elapsed
-	rp.info("time", "total %s; traffic start to everything settled and stopped %s", res.Elapsed.Round(100*time.Millisecond), res.Settle.Round(100*time.Millisecond))
+	rp.Info("time", "total %s; traffic start to everything settled and stopped %s", res.Elapsed.Round(100*time.Millisecond), res.Settle.Round(100*time.Millisecond))
 
 	rp.Notes = append(rp.Notes, "timeline (from the traffic start):")
 	for _, e := range events {
@@ -528,18 +459,4 @@ func firstN(s []string, n int) []string {
 		return append(s[:n:n], fmt.Sprintf("… %d more", len(s)-n))
 	}
 	return s
-}
-
-// loadAvg is the 1-minute load average ("?" without /proc): the machine
-// is shared, and the timings say more beside it.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return "?"
-	}
-	return f[0]
 }

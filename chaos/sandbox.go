@@ -1,13 +1,11 @@
 package chaos
 
 import (
-	"bytes"
-	"context"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/sandbox"
 	"github.com/smsq/smsq/sandbox/hub"
 )
@@ -22,9 +20,7 @@ func providerNames() []string { return []string{"conectaline", "keccel", "sakari
 // accepted but the worker never heard of — the case the "unknown" state
 // exists for.
 type front struct {
-	hub             *hub.Hub
-	srv             *http.Server
-	root            string
+	*harness.Sandbox
 	hold, batchHold time.Duration
 }
 
@@ -34,22 +30,12 @@ func startFront(hold, batchHold time.Duration) (*front, error) {
 	// provider refusal, which is not what this run is about.
 	o.Keccel.Balance = 1 << 30
 	o.Sakari.Balance = 1 << 30
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	f := &front{Sandbox: harness.NewSandbox(o), hold: hold, batchHold: batchHold}
+	if err := f.Serve(f); err != nil {
+		f.Close()
 		return nil, err
 	}
-	f := &front{hub: hub.New(o), hold: hold, batchHold: batchHold, root: "http://" + ln.Addr().String()}
-	f.srv = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = f.srv.Serve(ln) }()
 	return f, nil
-}
-
-func (f *front) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = f.srv.Shutdown(ctx)
-	_ = f.srv.Close()
-	f.hub.Close()
 }
 
 // holdFor is how long the answer to r is held: the hold of its kind for
@@ -70,28 +56,24 @@ func (f *front) holdFor(r *http.Request) time.Duration {
 func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hold := f.holdFor(r)
 	if hold <= 0 {
-		f.hub.ServeHTTP(w, r)
+		f.Hub.ServeHTTP(w, r)
 		return
 	}
-	bw := &heldAnswer{header: http.Header{}}
-	f.hub.ServeHTTP(bw, r)
+	var a harness.Answer
+	f.Hub.ServeHTTP(&a, r)
 	select {
 	case <-time.After(hold):
 	case <-r.Context().Done():
 		return // the caller is gone (killed): nobody reads the answer
 	}
-	for k, v := range bw.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(bw.status())
-	_, _ = w.Write(bw.body.Bytes())
+	a.Release(w)
 }
 
 // storm switches every fake of the run to faults (the zero value ends a
 // storm).
 func (f *front) storm(faults sandbox.Faults) {
 	for _, n := range providerNames() {
-		f.hub.Fake(n).Faults().Set(faults)
+		f.Hub.Fake(n).Faults().Set(faults)
 	}
 }
 
@@ -99,45 +81,13 @@ func (f *front) storm(faults sandbox.Faults) {
 // destination, keyed by the number's digits.
 func (f *front) perDestination(provider string) map[string]int {
 	out := map[string]int{}
-	for to, n := range f.hub.Fake(provider).Recorder().PerDestination() {
-		out[digits(to)] += n
+	for to, n := range f.Hub.Fake(provider).Recorder().PerDestination() {
+		out[harness.Digits(to)] += n
 	}
 	return out
 }
 
 // injected is how many faults of each kind provider's fake served.
 func (f *front) injected(provider string) map[string]int {
-	return f.hub.Fake(provider).Faults().Injected()
-}
-
-func digits(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
-// heldAnswer keeps a handler's answer until it is released.
-type heldAnswer struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (h *heldAnswer) Header() http.Header         { return h.header }
-func (h *heldAnswer) Write(p []byte) (int, error) { return h.body.Write(p) }
-func (h *heldAnswer) WriteHeader(code int) {
-	if h.code == 0 {
-		h.code = code
-	}
-}
-
-func (h *heldAnswer) status() int {
-	if h.code == 0 {
-		return http.StatusOK
-	}
-	return h.code
+	return f.Hub.Fake(provider).Faults().Injected()
 }

@@ -15,11 +15,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/smsq/smsq/app"
-	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/sandbox/hub"
-	sbkeccel "github.com/smsq/smsq/sandbox/keccel"
 	"github.com/smsq/smsq/sms"
 	"github.com/smsq/smsq/tasks"
 )
@@ -116,25 +114,16 @@ const sentinelMaster = "smsq"
 // failEnviron is the configuration of every process of the failover
 // proof.
 func failEnviron(sentinels []string, root string) []string {
-	return []string{
-		"SMSQ_REDIS__SENTINEL__MASTER_NAME=" + sentinelMaster,
-		"SMSQ_REDIS__SENTINEL__ADDRS=" + strings.Join(sentinels, ","),
-		"SMSQ_WORKER__HTTP_ADDR=-",
-		"SMSQ_WORKER__SHUTDOWN_TIMEOUT=10s",
-		"SMSQ_LOG__LEVEL=info",
-		"SMSQ_LOG__FORMAT=json",
-		"SMSQ_PROVIDERS__KECCEL__ENABLED=true",
-		"SMSQ_PROVIDERS__KECCEL__BASE_URL=" + hub.BaseURL(root, "keccel"),
-		"SMSQ_PROVIDERS__KECCEL__TOKEN=" + sbkeccel.DefaultToken,
-		"SMSQ_PROVIDERS__KECCEL__FROM=SMSQ",
-		"SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=1000/s",
-	}
+	env := append(harness.BaseEnv(10*time.Second),
+		"SMSQ_REDIS__SENTINEL__MASTER_NAME="+sentinelMaster,
+		"SMSQ_REDIS__SENTINEL__ADDRS="+strings.Join(sentinels, ","))
+	return append(env, harness.ProviderEnv(root, "keccel", 1000)...)
 }
 
 // topology is the master, the replica and the Sentinels.
 type topology struct {
-	master, replica *redisProc
-	sentinels       []*redisProc
+	master, replica *harness.Redis
+	sentinels       []*harness.Redis
 }
 
 func (t *topology) sentinelAddrs() []string {
@@ -146,9 +135,9 @@ func (t *topology) sentinelAddrs() []string {
 }
 
 func (t *topology) stop() {
-	for _, p := range append([]*redisProc{t.master, t.replica}, t.sentinels...) {
+	for _, p := range append([]*harness.Redis{t.master, t.replica}, t.sentinels...) {
 		if p != nil {
-			p.stop(syscall.SIGTERM, 5*time.Second)
+			p.Stop(syscall.SIGTERM, 5*time.Second)
 		}
 	}
 }
@@ -165,21 +154,22 @@ func startTopology(ctx context.Context, r *run) (*topology, error) {
 		}
 	}()
 	var err error
-	if t.master, err = startRedis(ctx, r.dir, redisConfig{name: "redis-a", aof: true}); err != nil {
+	if t.master, err = harness.StartRedis(ctx, r.Dir, harness.RedisOptions{Name: "redis-a", AppendFsync: "everysec"}); err != nil {
 		return nil, err
 	}
-	if t.replica, err = startRedis(ctx, r.dir, redisConfig{name: "redis-b", aof: true, replicaOf: t.master.Addr}); err != nil {
+	if t.replica, err = harness.StartRedis(ctx, r.Dir, harness.RedisOptions{Name: "redis-b", AppendFsync: "everysec", ReplicaOf: t.master.Addr}); err != nil {
 		return nil, err
 	}
-	rc := t.replica.client()
+	rc := t.replica.Client()
 	defer rc.Close()
-	if err := waitFor(ctx, 15*time.Second, 50*time.Millisecond, "replica linked to master", func() bool {
-		return infoField(ctx, rc, "replication", "master_link_status") == "up"
+	if err := harness.WaitFor(ctx, 15*time.Second, 50*time.Millisecond, "replica linked to master", func() bool {
+		return harness.InfoField(ctx, rc, "replication", "master_link_status") == "up"
 	}); err != nil {
 		return nil, err
 	}
 	for i := 0; i < 3; i++ {
-		s, err := startSentinel(ctx, r.dir, fmt.Sprintf("sentinel-%d", i), sentinelMaster, t.master.Addr, 2, time.Second, 3*time.Second)
+		s, err := harness.StartSentinel(ctx, r.Dir, harness.SentinelOptions{Name: fmt.Sprintf("sentinel-%d", i),
+			MasterName: sentinelMaster, MasterAddr: t.master.Addr, Quorum: 2, DownAfter: time.Second, FailoverTimeout: 3 * time.Second})
 		if err != nil {
 			return nil, err
 		}
@@ -187,7 +177,7 @@ func startTopology(ctx context.Context, r *run) (*topology, error) {
 	}
 	for _, s := range t.sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
-		err := waitFor(ctx, 30*time.Second, 100*time.Millisecond, "sentinel "+s.name+" sees the replica and the other sentinels", func() bool {
+		err := harness.WaitFor(ctx, 30*time.Second, 100*time.Millisecond, "sentinel "+s.Name()+" sees the replica and the other sentinels", func() bool {
 			m, err := sc.Master(ctx, sentinelMaster).Result()
 			return err == nil && m["num-slaves"] == "1" && m["num-other-sentinels"] == "2" && m["flags"] == "master"
 		})
@@ -220,7 +210,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	if _, err := exec.LookPath("redis-sentinel"); err != nil {
 		return nil, ErrNoSentinel
 	}
-	fmt.Fprintf(o.out(), "failover proof: building cmd/worker…\n")
+	fmt.Fprintf(o.Output(), "failover proof: building cmd/worker…\n")
 	r, cleanup, err := newRun(ctx, o.Common, "failover", "worker")
 	if err != nil {
 		return nil, err
@@ -232,8 +222,8 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		return nil, err
 	}
 	defer topo.stop()
-	r.logf("redis %s: master %s, replica %s, sentinels %s (quorum 2, down-after 1000 ms, failover-timeout 3000 ms)",
-		topo.master.version(ctx), topo.master.Addr, topo.replica.Addr, strings.Join(topo.sentinelAddrs(), " "))
+	r.Logf("redis %s: master %s, replica %s, sentinels %s (quorum 2, down-after 1000 ms, failover-timeout 3000 ms)",
+		topo.master.Version(ctx), topo.master.Addr, topo.replica.Addr, strings.Join(topo.sentinelAddrs(), " "))
 
 	ho := hub.Options{KeepMessages: false}
 	ho.Keccel.Balance = 100_000_000
@@ -241,31 +231,24 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer fr.close()
-	cfg, err := config.Load("", failEnviron(topo.sentinelAddrs(), fr.root))
-	if err != nil {
-		return nil, err
-	}
-	conn, err := app.Connect(cfg)
+	defer fr.Close()
+	conn, err := harness.Connect(failEnviron(topo.sentinelAddrs(), fr.Root))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	client := tasks.NewClient(conn.Asynq, conn.Redis, app.Rules(cfg), app.LedgerOptions(cfg))
-	defer client.Close()
-	ins := asynq.NewInspector(conn.Asynq)
-	defer ins.Close()
+	client, ins := conn.Client, conn.Inspector
 
-	fl := &fleet{r: r, ins: ins, env: func(label string) []string {
+	fl := newFleet(r, ins, func(label string) []string {
 		return failEnviron(topo.sentinelAddrs(), fr.rootFor(label))
-	}}
-	defer fl.stopAll()
+	})
+	defer fl.StopAll(20 * time.Second)
 	for i := 0; i < o.Workers; i++ {
-		if err := fl.startWorker(ctx, i); err != nil {
+		if _, err := fl.StartWorker(ctx, i); err != nil {
 			return nil, err
 		}
 	}
-	r.logf("%d worker process(es) up, connected through the sentinels", o.Workers)
+	r.Logf("%d worker process(es) up, connected through the sentinels", o.Workers)
 
 	// The stream: one attempt every 1/SendRate, each in its own goroutine
 	// so that a slow call during the failover does not slow the stream.
@@ -294,7 +277,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 			killed = true
 			lag = replicationLag(ctx, topo)
 			killAt = time.Now()
-			topo.master.stop(syscall.SIGKILL, 5*time.Second)
+			topo.master.Kill()
 			fl.event("SIGKILL the Redis master %s (%d sends accepted so far)", topo.master.Addr, countAccepted(&mu, &outcomes))
 			go func(killAt time.Time) {
 				addr, at := watchPromotion(ctx, topo.sentinels[0].Addr, topo.master.Addr)
@@ -334,7 +317,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	}
 	promotedAt, newMaster := pr.at, pr.addr
 	sort.Slice(outcomes, func(i, j int) bool { return outcomes[i].req.ID < outcomes[j].req.ID })
-	r.logf("stream ended: %d attempted, %d accepted", len(outcomes), countAccepted(&mu, &outcomes))
+	r.Logf("stream ended: %d attempted, %d accepted", len(outcomes), countAccepted(&mu, &outcomes))
 
 	// A producer that got an error retries with the same id. Whether the
 	// refused send had been queued anyway is judged before the retry, from
@@ -346,7 +329,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 			continue
 		}
 		_, lerr := client.Ledger().Get(ctx, out.req.ID)
-		existed := lerr == nil || taskQueued(ins, out.req.ID) || len(fr.seenOf("keccel", digits(out.req.To))) > 0
+		existed := lerr == nil || taskQueued(ins, out.req.ID) || len(fr.seenOf("keccel", harness.Digits(out.req.To))) > 0
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := client.Send(cctx, out.req)
 		cancel()
@@ -360,7 +343,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		}
 	}
 	if len(retry) > 0 {
-		r.logf("retried %d refused sends with the same id", len(retry))
+		r.Logf("retried %d refused sends with the same id", len(retry))
 	}
 
 	// Drain: until every accepted message is settled, or the queues are
@@ -372,7 +355,7 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 		}
 	}
 	lastSeen, lastChange := 0, time.Now()
-	drainErr := waitFor(ctx, o.Drain, 500*time.Millisecond, "accepted messages sent", func() bool {
+	drainErr := harness.WaitFor(ctx, o.Drain, 500*time.Millisecond, "accepted messages sent", func() bool {
 		seen := len(perDestination(fr.accepted("keccel")))
 		if seen != lastSeen {
 			lastSeen, lastChange = seen, time.Now()
@@ -385,13 +368,13 @@ func Failover(ctx context.Context, o FailoverOptions) (*FailoverResult, error) {
 	if errors.Is(drainErr, context.Canceled) {
 		return nil, drainErr
 	}
-	_ = sleep(ctx, time.Second)
+	_ = harness.Sleep(ctx, time.Second)
 
 	res, err := failReport(ctx, o, r, fl, fr, client.Ledger(), ins, topo, outcomes, retry, killAt, promotedAt, newMaster, lag, drainErr)
 	if err != nil {
 		return nil, err
 	}
-	res.Report.Print(o.out(), o.Markdown)
+	printReport(o.Output(), res.Report, o.Markdown)
 	if !res.Report.OK() {
 		return res, ErrFailed
 	}
@@ -413,11 +396,11 @@ func countAccepted(mu *sync.Mutex, outs *[]sendOutcome) int {
 // replicationLag samples how many bytes of the replication stream the
 // replica has not yet received from the master.
 func replicationLag(ctx context.Context, t *topology) string {
-	mc, rc := t.master.client(), t.replica.client()
+	mc, rc := t.master.Client(), t.replica.Client()
 	defer mc.Close()
 	defer rc.Close()
-	m := infoField(ctx, mc, "replication", "master_repl_offset")
-	r := infoField(ctx, rc, "replication", "slave_repl_offset")
+	m := harness.InfoField(ctx, mc, "replication", "master_repl_offset")
+	r := harness.InfoField(ctx, rc, "replication", "slave_repl_offset")
 	var mo, ro int64
 	if _, err := fmt.Sscan(m, &mo); err != nil {
 		return "unknown"
@@ -464,7 +447,7 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 	topo *topology, outcomes []sendOutcome, retry map[string]string, killAt, promotedAt time.Time, newMaster, lag string,
 	drainErr error) (*FailoverResult, error) {
 	res := &FailoverResult{OldMaster: topo.master.Addr, NewMaster: newMaster, Attempted: len(outcomes)}
-	rp := &Report{Title: "Sentinel failover proof", Elapsed: time.Since(r.start)}
+	rp := &Report{Title: "Sentinel failover proof", Elapsed: time.Since(r.Start)}
 	res.Report = rp
 	rp.Setup = []string{
 		r.machine(),
@@ -476,7 +459,7 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 	if !promotedAt.IsZero() {
 		res.Promotion = promotedAt.Sub(killAt)
 	}
-	rp.check("new master promoted", fmt.Sprintf("%s → %s, named by the sentinels %s after the kill", topo.master.Addr, orNone(newMaster), secs(res.Promotion)),
+	rp.Check("new master promoted", fmt.Sprintf("%s → %s, named by the sentinels %s after the kill", topo.master.Addr, orNone(newMaster), secs(res.Promotion)),
 		"the replica", newMaster == topo.replica.Addr)
 
 	calls := fr.accepted("keccel")
@@ -517,7 +500,7 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 			if d := out.end.Sub(killAt); res.ProducerRecovery == 0 || d < res.ProducerRecovery {
 				res.ProducerRecovery = d
 			}
-			if at, ok := firstSeen[digits(out.req.To)]; ok {
+			if at, ok := firstSeen[harness.Digits(out.req.To)]; ok {
 				if d := at.Sub(killAt); res.DeliveryRecovery == 0 || d < res.DeliveryRecovery {
 					res.DeliveryRecovery = d
 				}
@@ -545,7 +528,7 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 		if out.err != nil && rt != "created" && rt != "existing" {
 			continue
 		}
-		id, d := out.req.ID, digits(out.req.To)
+		id, d := out.req.ID, harness.Digits(out.req.To)
 		rec, err := led.Get(ctx, id)
 		inLedger := err == nil
 		if err != nil && !errors.Is(err, ledger.ErrNotFound) {
@@ -583,54 +566,54 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 		lostIDs = append(lostIDs, id)
 	}
 
-	rp.info("replica behind the master just before the kill", "%s (sampled; what is behind at the kill is lost with the master)", lag)
-	rp.check("worker processes survived the failover", fmt.Sprintf("%d of %d running, never restarted", running(fl), len(fl.workers)),
-		"all", running(fl) == len(fl.workers))
-	rp.info("sends attempted", "%d: %d accepted (%d before the kill, %d after), %d refused", res.Attempted, res.Accepted,
+	rp.Info("replica behind the master just before the kill", "%s (sampled; what is behind at the kill is lost with the master)", lag)
+	rp.Check("worker processes survived the failover", fmt.Sprintf("%d of %d running, never restarted", running(fl), fl.Slots()),
+		"all", running(fl) == fl.Slots())
+	rp.Info("sends attempted", "%d: %d accepted (%d before the kill, %d after), %d refused", res.Attempted, res.Accepted,
 		res.AcceptedBefore, res.AcceptedAfter, res.Refused)
 	if res.Refused > 0 {
 		from := secs(firstRefused.Sub(killAt)) + " after"
 		if firstRefused.Before(killAt) {
 			from = secs(killAt.Sub(firstRefused)) + " before"
 		}
-		rp.info("refused during failover", "%d, started from %s the kill to %s after it, each answered with an error",
+		rp.Info("refused during failover", "%d, started from %s the kill to %s after it, each answered with an error",
 			res.Refused, from, secs(lastRefused.Sub(killAt)))
-		rp.info("refused sends retried with the same id", "%d queued now; %d had been queued despite the error (a write reached Redis, its answer did not): the retry found them, no second message; %d refused again",
+		rp.Info("refused sends retried with the same id", "%d queued now; %d had been queued despite the error (a write reached Redis, its answer did not): the retry found them, no second message; %d refused again",
 			res.RetryCreated, res.RetryExisting, res.RetryFailed)
 	}
-	rp.info("provider receptions", "%d before the kill, %d after", res.SentBefore, res.SentAfter)
-	rp.check("producer recovered", fmt.Sprintf("first accepted send %s after the kill", secs(res.ProducerRecovery)), "yes", res.ProducerRecovery > 0)
-	rp.check("worker recovered", fmt.Sprintf("first message enqueued after the kill reached the provider %s after it", secs(res.DeliveryRecovery)),
+	rp.Info("provider receptions", "%d before the kill, %d after", res.SentBefore, res.SentAfter)
+	rp.Check("producer recovered", fmt.Sprintf("first accepted send %s after the kill", secs(res.ProducerRecovery)), "yes", res.ProducerRecovery > 0)
+	rp.Check("worker recovered", fmt.Sprintf("first message enqueued after the kill reached the provider %s after it", secs(res.DeliveryRecovery)),
 		"yes", res.DeliveryRecovery > 0)
-	rp.check("messages accepted after recovery", "sent exactly once: "+yesNo(res.AfterRecoveryExact), "every one exactly once", res.AfterRecoveryExact)
-	rp.info("accepted, ledger record missing after failover", "%d%s", res.LedgerMissing, idList(missingIDs))
-	rp.info("accepted and lost (never sent, nothing queued)", "%d%s", res.Lost, idList(lostIDs))
+	rp.Check("messages accepted after recovery", "sent exactly once: "+yesNo(res.AfterRecoveryExact), "every one exactly once", res.AfterRecoveryExact)
+	rp.Info("accepted, ledger record missing after failover", "%d%s", res.LedgerMissing, idList(missingIDs))
+	rp.Info("accepted and lost (never sent, nothing queued)", "%d%s", res.Lost, idList(lostIDs))
 	if res.Lost > 0 {
-		rp.note("a lost message is one the old master acknowledged (task and ledger record written) but had not yet streamed to the replica when it died: asynchronous replication")
+		rp.Note("a lost message is one the old master acknowledged (task and ledger record written) but had not yet streamed to the replica when it died: asynchronous replication")
 	}
 	if drainErr != nil || res.Unsettled > 0 {
-		rp.info("accepted, still queued after the drain", "%d%s", res.Unsettled, idList(unsettledIDs))
+		rp.Info("accepted, still queued after the drain", "%d%s", res.Unsettled, idList(unsettledIDs))
 	}
 	marked := res.Extra - res.ExtraUnmarked
 	if marked == 0 {
-		rp.info("sent twice, marked unknown", "0")
+		rp.Info("sent twice, marked unknown", "0")
 	} else {
-		rp.info("sent twice, marked unknown", "%d%s: the provider accepted it, but its \"submitted\" mark never reached the surviving Redis (written while no master was reachable, or lost with the old one); the rerun found it \"sending\", marked it unknown and sent it again, as designed",
+		rp.Info("sent twice, marked unknown", "%d%s: the provider accepted it, but its \"submitted\" mark never reached the surviving Redis (written while no master was reachable, or lost with the old one); the rerun found it \"sending\", marked it unknown and sent it again, as designed",
 			marked, idList(markedIDs))
 	}
 	if res.ExtraUnmarked == 0 {
-		rp.info("sent twice, no unknown mark", "0")
+		rp.Info("sent twice, no unknown mark", "0")
 	} else {
-		rp.info("sent twice, no unknown mark", "%d%s: the ledger's record of the first send was lost with the old master (not yet replicated), so the rerun had nothing to warn about",
+		rp.Info("sent twice, no unknown mark", "%d%s: the ledger's record of the first send was lost with the old master (not yet replicated), so the rerun had nothing to warn about",
 			res.ExtraUnmarked, idList(unmarkedIDs))
 	}
-	rp.check("every message accounted for", fmt.Sprintf("%d accepted = %d sent + %d lost + %d still queued", res.Accepted,
+	rp.Check("every message accounted for", fmt.Sprintf("%d accepted = %d sent + %d lost + %d still queued", res.Accepted,
 		res.Accepted-res.Lost-res.Unsettled, res.Lost, res.Unsettled), "sums", sentAccepted(outcomes, seen) == res.Accepted-res.Lost-res.Unsettled)
 	if res.Lost == 0 && res.Extra == 0 {
-		rp.note("nothing accepted was lost or sent twice in this run")
+		rp.Note("nothing accepted was lost or sent twice in this run")
 	}
 	for _, e := range fl.eventLines() {
-		rp.note("%s", e)
+		rp.Note("%s", e)
 	}
 	return res, nil
 }
@@ -639,7 +622,7 @@ func failReport(ctx context.Context, o FailoverOptions, r *run, fl *fleet, fr *f
 func sentAccepted(outs []sendOutcome, seen map[string]int) int {
 	n := 0
 	for _, o := range outs {
-		if o.err == nil && seen[digits(o.req.To)] > 0 {
+		if o.err == nil && seen[harness.Digits(o.req.To)] > 0 {
 			n++
 		}
 	}
@@ -663,8 +646,8 @@ func taskQueued(ins *asynq.Inspector, id string) bool {
 
 func running(fl *fleet) int {
 	n := 0
-	for i, p := range fl.workers {
-		if p != nil && !p.exited() && fl.gens[i] == 0 {
+	for slot := range fl.Slots() {
+		if p, label := fl.Worker(slot); p != nil && !p.Exited() && label == harness.WorkerLabel(slot, 0) {
 			n++
 		}
 	}

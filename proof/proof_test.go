@@ -9,21 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/proof"
 )
 
-// quiet drops go-redis's own log lines: the proofs dial a killed master
-// on purpose and report what callers saw.
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
 func TestMain(m *testing.M) {
-	redis.SetLogger(quiet{})
+	// The proofs dial a killed master on purpose and report what callers
+	// saw; go-redis's own lines would only repeat it.
+	harness.QuietRedis()
 	goleak.VerifyTestMain(m)
 }
 

@@ -2,12 +2,10 @@ package proof
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -15,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/sandbox/hub"
 )
 
@@ -30,9 +29,7 @@ import (
 //     are published: the scale-out proof kills a worker whose call the
 //     provider has accepted but whose answer it has not yet read.
 type front struct {
-	hub  *hub.Hub
-	srv  *http.Server
-	root string
+	*harness.Sandbox
 	hold time.Duration
 
 	mu     sync.Mutex
@@ -52,30 +49,20 @@ type call struct {
 }
 
 func startFront(o hub.Options, hold time.Duration) (*front, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	f := &front{Sandbox: harness.NewSandbox(o), hold: hold, held: map[int]call{}}
+	if err := f.Serve(f); err != nil {
+		f.Close()
 		return nil, err
 	}
-	f := &front{hub: hub.New(o), hold: hold, held: map[int]call{}, root: "http://" + ln.Addr().String()}
-	f.srv = &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = f.srv.Serve(ln) }()
 	return f, nil
-}
-
-func (f *front) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = f.srv.Shutdown(ctx)
-	_ = f.srv.Close()
-	f.hub.Close()
 }
 
 // rootFor is the sandbox root a worker process labelled label uses.
 func (f *front) rootFor(label string) string {
 	if label == "" {
-		return f.root
+		return f.Root
 	}
-	return f.root + "/w/" + label
+	return f.Root + "/w/" + label
 }
 
 // sendCall names the provider of a send endpoint, "" for anything else
@@ -100,7 +87,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	provider := sendCall(r.URL.Path)
 	if provider == "" {
-		f.hub.ServeHTTP(w, r)
+		f.Hub.ServeHTTP(w, r)
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -110,9 +97,9 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	bw := &bufferedWriter{header: http.Header{}}
-	f.hub.ServeHTTP(bw, r)
-	if to, ok := accepted(provider, bw, r.Header.Get("Content-Type"), body); ok {
+	var a harness.Answer
+	f.Hub.ServeHTTP(&a, r)
+	if to, ok := accepted(provider, &a, r.Header.Get("Content-Type"), body); ok {
 		c := f.record(provider, label, to)
 		if provider == "conectaline" && f.hold > 0 {
 			select {
@@ -122,11 +109,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.unhold(c.id)
 		}
 	}
-	for k, v := range bw.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(bw.status())
-	_, _ = w.Write(bw.body.Bytes())
+	a.Release(w)
 }
 
 func (f *front) record(provider, label string, to []string) call {
@@ -207,8 +190,8 @@ func perDestination(calls []call) map[string]int {
 
 // accepted reports whether the fake accepted the call, and for which
 // destinations (digits only; refused numbers of a mixed call excluded).
-func accepted(provider string, bw *bufferedWriter, contentType string, body []byte) ([]string, bool) {
-	if bw.status() != http.StatusOK {
+func accepted(provider string, a *harness.Answer, contentType string, body []byte) ([]string, bool) {
+	if a.Status() != http.StatusOK {
 		return nil, false
 	}
 	switch provider {
@@ -216,7 +199,7 @@ func accepted(provider string, bw *bufferedWriter, contentType string, body []by
 		var ans struct {
 			Status string `json:"status"`
 		}
-		if json.Unmarshal(bw.body.Bytes(), &ans) != nil || ans.Status != "SENT" {
+		if json.Unmarshal(a.Body(), &ans) != nil || ans.Status != "SENT" {
 			return nil, false
 		}
 		var req struct {
@@ -225,19 +208,19 @@ func accepted(provider string, bw *bufferedWriter, contentType string, body []by
 		if json.Unmarshal(body, &req) != nil || req.To == "" {
 			req.To = formValues(contentType, body).Get("to")
 		}
-		return []string{digits(req.To)}, true
+		return []string{harness.Digits(req.To)}, true
 	case "conectaline":
 		var ans struct {
 			Data *struct {
 				Rejected []string `json:"rejected"`
 			} `json:"data"`
 		}
-		if json.Unmarshal(bw.body.Bytes(), &ans) != nil || ans.Data == nil {
+		if json.Unmarshal(a.Body(), &ans) != nil || ans.Data == nil {
 			return nil, false
 		}
 		refused := map[string]bool{}
 		for _, n := range ans.Data.Rejected {
-			refused[digits(n)] = true
+			refused[harness.Digits(n)] = true
 		}
 		form := formValues(contentType, body)
 		var nums []string
@@ -247,11 +230,11 @@ func accepted(provider string, bw *bufferedWriter, contentType string, body []by
 			}
 			_ = json.Unmarshal([]byte(m), &list)
 			for _, e := range list {
-				nums = append(nums, digits(strings.Trim(string(e.Number), `"`)))
+				nums = append(nums, harness.Digits(strings.Trim(string(e.Number), `"`)))
 			}
 		} else {
 			for _, n := range strings.Split(form.Get("numbers"), ",") {
-				nums = append(nums, digits(n))
+				nums = append(nums, harness.Digits(n))
 			}
 		}
 		out := nums[:0]
@@ -280,38 +263,6 @@ func formValues(contentType string, body []byte) url.Values {
 		v, _ := url.ParseQuery(string(body))
 		return v
 	}
-}
-
-func digits(s string) string {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] >= '0' && s[i] <= '9' {
-			b = append(b, s[i])
-		}
-	}
-	return string(b)
-}
-
-// bufferedWriter keeps a handler's answer so it can be released later.
-type bufferedWriter struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (b *bufferedWriter) Header() http.Header         { return b.header }
-func (b *bufferedWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
-func (b *bufferedWriter) WriteHeader(code int) {
-	if b.code == 0 {
-		b.code = code
-	}
-}
-
-func (b *bufferedWriter) status() int {
-	if b.code == 0 {
-		return http.StatusOK
-	}
-	return b.code
 }
 
 // lateness is how late after its booked slot a call may reach the

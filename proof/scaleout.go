@@ -13,19 +13,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/smsq/smsq/app"
 	"github.com/smsq/smsq/campaign"
-	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
-	"github.com/smsq/smsq/pacing"
-	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
 	"github.com/smsq/smsq/sandbox/hub"
-	sbkeccel "github.com/smsq/smsq/sandbox/keccel"
 	"github.com/smsq/smsq/sms"
-	"github.com/smsq/smsq/suppress"
 	"github.com/smsq/smsq/tasks"
 )
 
@@ -143,25 +137,9 @@ type ScaleOutResult struct {
 // scaleEnviron is the configuration (SMSQ_* variables) of every process
 // of the scale-out proof; root is the sandbox root the process uses.
 func scaleEnviron(redisURL, root string, o ScaleOutOptions) []string {
-	return []string{
-		"SMSQ_REDIS__URL=" + redisURL,
-		"SMSQ_WORKER__HTTP_ADDR=-",
-		"SMSQ_WORKER__SHUTDOWN_TIMEOUT=10s",
-		"SMSQ_LOG__LEVEL=info",
-		"SMSQ_LOG__FORMAT=json",
-		"SMSQ_PROVIDERS__KECCEL__ENABLED=true",
-		"SMSQ_PROVIDERS__KECCEL__BASE_URL=" + hub.BaseURL(root, "keccel"),
-		"SMSQ_PROVIDERS__KECCEL__TOKEN=" + sbkeccel.DefaultToken,
-		"SMSQ_PROVIDERS__KECCEL__FROM=SMSQ",
-		fmt.Sprintf("SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=%d/s", o.SingleRate),
-		"SMSQ_PROVIDERS__CONECTALINE__ENABLED=true",
-		"SMSQ_PROVIDERS__CONECTALINE__BASE_URL=" + hub.BaseURL(root, "conectaline"),
-		"SMSQ_PROVIDERS__CONECTALINE__EMAIL=" + sbconectaline.DefaultEmail,
-		"SMSQ_PROVIDERS__CONECTALINE__PASSWORD=" + sbconectaline.DefaultPassword,
-		"SMSQ_PROVIDERS__CONECTALINE__CONFIGURATION_NAME=" + sbconectaline.DefaultConfigurationName,
-		fmt.Sprintf("SMSQ_PROVIDERS__CONECTALINE__THROTTLE__RATE=%d/s", o.CampaignRate),
-		"SMSQ_PROVIDERS__CONECTALINE__THROTTLE__COST_BY=message",
-	}
+	env := append(harness.BaseEnv(10*time.Second), "SMSQ_REDIS__URL="+redisURL)
+	env = append(env, harness.ProviderEnv(root, "keccel", o.SingleRate)...)
+	return append(env, harness.ProviderEnv(root, "conectaline", o.CampaignRate)...)
 }
 
 // ScaleOut runs the scale-out proof and prints its report. It returns
@@ -175,57 +153,49 @@ func ScaleOut(ctx context.Context, o ScaleOutOptions) (*ScaleOutResult, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, ErrNoRedis
 	}
-	fmt.Fprintf(o.out(), "scale-out proof: building cmd/worker and cmd/scheduler…\n")
+	fmt.Fprintf(o.Output(), "scale-out proof: building cmd/worker and cmd/scheduler…\n")
 	r, cleanup, err := newRun(ctx, o.Common, "scaleout", "worker", "scheduler")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
 
-	rs, err := startRedis(ctx, r.dir, redisConfig{name: "redis", aof: true})
+	rs, err := harness.StartRedis(ctx, r.Dir, harness.RedisOptions{AppendFsync: "everysec"})
 	if err != nil {
 		return nil, err
 	}
-	defer rs.stop(syscall.SIGTERM, 10*time.Second)
+	defer rs.Stop(syscall.SIGTERM, 10*time.Second)
 	ho := hub.Options{KeepMessages: false}
 	ho.Keccel.Balance = 100_000_000
 	fr, err := startFront(ho, o.Hold)
 	if err != nil {
 		return nil, err
 	}
-	defer fr.close()
+	defer fr.Close()
 	redisURL := "redis://" + rs.Addr + "/0"
-	cfg, err := config.Load("", scaleEnviron(redisURL, fr.root, o))
-	if err != nil {
-		return nil, err
-	}
-	conn, err := app.Connect(cfg)
+	conn, err := harness.Connect(scaleEnviron(redisURL, fr.Root, o))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	client := tasks.NewClient(conn.Asynq, conn.Redis, app.Rules(cfg), app.LedgerOptions(cfg))
-	defer client.Close()
-	ins := asynq.NewInspector(conn.Asynq)
-	defer ins.Close()
-	store := campaign.NewStore(conn.Redis, campaign.StoreOptions{})
-	r.logf("redis-server %s (AOF on) at %s; sandbox at %s", rs.version(ctx), rs.Addr, fr.root)
+	client, ins, store := conn.Client, conn.Inspector, conn.Store
+	r.Logf("redis-server %s (AOF on) at %s; sandbox at %s", rs.Version(ctx), rs.Addr, fr.Root)
 
-	fl := &fleet{r: r, ins: ins, env: func(label string) []string {
+	fl := newFleet(r, ins, func(label string) []string {
 		return scaleEnviron(redisURL, fr.rootFor(label), o)
-	}}
-	defer fl.stopAll()
+	})
+	defer fl.StopAll(20 * time.Second)
 	for i := 0; i < o.Workers; i++ {
-		if err := fl.startWorker(ctx, i); err != nil {
+		if _, err := fl.StartWorker(ctx, i); err != nil {
 			return nil, err
 		}
 	}
 	for i := 0; i < o.Schedulers; i++ {
-		if err := fl.startScheduler(ctx); err != nil {
+		if _, err := fl.StartScheduler(ctx); err != nil {
 			return nil, err
 		}
 	}
-	r.logf("%d worker and %d scheduler processes up", o.Workers, o.Schedulers)
+	r.Logf("%d worker and %d scheduler processes up", o.Workers, o.Schedulers)
 
 	// The campaign, created as `enqueue campaign create` does.
 	numbers := make([]string, o.Recipients)
@@ -236,35 +206,30 @@ func ScaleOut(ctx context.Context, o ScaleOutOptions) (*ScaleOutResult, error) {
 		fmt.Fprintf(&csv, "%s,Cliente %d,%04d\n", numbers[i], i, i%10000)
 	}
 	t0 := time.Now()
-	rep, err := store.Create(ctx, campaign.Definition{
+	rep, err := conn.CreateCampaign(ctx, campaign.Definition{
 		Name: "scale-out proof", Provider: "conectaline", Message: "Hola {{name}}, su código es {{code}}",
-		Pacing: pacing.Spec{StartDate: time.Now().UTC().Format("2006-01-02 15:04"), TimeZone: "UTC"},
-	}, strings.NewReader(csv.String()), campaign.CreateOptions{
-		ImportOptions: campaign.ImportOptions{MaxSegments: cfg.Send.MaxSegments, Suppress: suppress.New(conn.Redis, "")},
-		Providers:     cfg.Providers.Names(),
-		BlockSize:     app.CampaignBlockSize(cfg, conn, "conectaline"),
-	})
+	}, csv.String())
 	if err != nil {
 		return nil, fmt.Errorf("create campaign: %w", err)
 	}
 	if rep.Sendable != o.Recipients {
 		return nil, fmt.Errorf("create campaign: %d of %d recipients sendable (bad %d, duplicates %d)", rep.Sendable, o.Recipients, rep.Bad, rep.Duplicates)
 	}
-	r.logf("campaign %s created: %d recipients in %d blocks (%s)", rep.ID, rep.Sendable, rep.Blocks, secs(time.Since(t0)))
+	r.Logf("campaign %s created: %d recipients in %d blocks (%s)", rep.ID, rep.Sendable, rep.Blocks, secs(time.Since(t0)))
 
 	singles := make([]tasks.SendRequest, o.Singles)
 	singleTo := map[string]string{} // digits → message id
 	for i := range singles {
 		to := sms.ExampleNumber("CD", i)
 		singles[i] = tasks.SendRequest{ID: fmt.Sprintf("scale-%06d", i), Provider: "keccel", To: to, Text: fmt.Sprintf("Code %04d", i%10000)}
-		singleTo[digits(to)] = singles[i].ID
+		singleTo[harness.Digits(to)] = singles[i].ID
 	}
 	t0 = time.Now()
 	freshDups, err := sendAll(ctx, client, singles)
 	if err != nil {
 		return nil, err
 	}
-	r.logf("%d single sends enqueued (%s)", len(singles), secs(time.Since(t0)))
+	r.Logf("%d single sends enqueued (%s)", len(singles), secs(time.Since(t0)))
 
 	// Disruptions run beside the traffic.
 	var victim call
@@ -283,7 +248,7 @@ func ScaleOut(ctx context.Context, o ScaleOutOptions) (*ScaleOutResult, error) {
 
 	// Wait until the campaign is done and every single send is recorded.
 	t0 = time.Now()
-	waitErr := waitFor(ctx, o.Timeout, 500*time.Millisecond, "every message sent", func() bool {
+	waitErr := harness.WaitFor(ctx, o.Timeout, 500*time.Millisecond, "every message sent", func() bool {
 		select {
 		case <-disrupted:
 		default:
@@ -304,18 +269,18 @@ func ScaleOut(ctx context.Context, o ScaleOutOptions) (*ScaleOutResult, error) {
 		return nil, waitErr
 	}
 	if waitErr == nil {
-		r.logf("everything sent %s after enqueueing; settling", secs(time.Since(t0)))
-		_ = sleep(ctx, time.Second)
+		r.Logf("everything sent %s after enqueueing; settling", secs(time.Since(t0)))
+		_ = harness.Sleep(ctx, time.Second)
 	}
-	res, err := scaleReport(ctx, o, r, fl, fr, store, client.Ledger(), ins, rep.ID, numbers, singles, singleTo, victim, waitErr)
+	res, err := scaleReport(ctx, o, r, fl, fr, conn, rep.ID, numbers, singles, singleTo, victim, waitErr)
 	if err != nil {
 		return nil, err
 	}
 	if freshDups > 0 {
-		res.Report.info("enqueues answered \"duplicate\" for a fresh id", "%d; %d ledger records were first written by a worker: tasks.Client.Send queues the task before it writes the record, a worker took the task in between and rebuilt the record from it, so Send found one (each message still exists and was sent once)",
+		res.Report.Info("enqueues answered \"duplicate\" for a fresh id", "%d; %d ledger records were first written by a worker: tasks.Client.Send queues the task before it writes the record, a worker took the task in between and rebuilt the record from it, so Send found one (each message still exists and was sent once)",
 			freshDups, res.workerCreated)
 	}
-	res.Report.Print(o.out(), o.Markdown)
+	printReport(o.Output(), res.Report, o.Markdown)
 	if !res.Report.OK() {
 		return res, ErrFailed
 	}
@@ -352,14 +317,14 @@ func disrupt(ctx context.Context, o ScaleOutOptions, fl *fleet, fr *front, campa
 	if o.Quick {
 		first, gap = 1500*time.Millisecond, time.Second
 	}
-	if err := sleep(ctx, first); err != nil {
+	if err := harness.Sleep(ctx, first); err != nil {
 		return err
 	}
-	for slot := range fl.workers {
+	for slot := range fl.Slots() {
 		if err := fl.restart(ctx, slot, syscall.SIGTERM, 0); err != nil {
 			return err
 		}
-		if err := sleep(ctx, gap); err != nil {
+		if err := harness.Sleep(ctx, gap); err != nil {
 			return err
 		}
 	}
@@ -372,7 +337,7 @@ func disrupt(ctx context.Context, o ScaleOutOptions, fl *fleet, fr *front, campa
 	var target call
 	for {
 		if c, ok := fr.heldCall(margin); ok {
-			if slot, ok := slotOf(c.label); ok && slot < len(fl.workers) && workerLabel(slot, fl.gens[slot]) == c.label {
+			if slot, ok := harness.SlotOf(c.label); ok && c.label == fl.current(slot) {
 				target = c
 				break
 			}
@@ -380,13 +345,13 @@ func disrupt(ctx context.Context, o ScaleOutOptions, fl *fleet, fr *front, campa
 		if campaignDone() {
 			break
 		}
-		if err := sleep(ctx, 2*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 2*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	slot := 0
 	if target.label != "" {
-		slot, _ = slotOf(target.label)
+		slot, _ = harness.SlotOf(target.label)
 		*victim = target
 		fl.event("aiming SIGKILL at %s: the provider accepted its call of %d messages and holds the answer", target.label, len(target.to))
 	} else {
@@ -410,8 +375,8 @@ func singlesSettled(ctx context.Context, l *ledger.Ledger, reqs []tasks.SendRequ
 // starts with prefix: how many there are and the sum of their field
 // (when field is not "").
 func logCount(fl *fleet, prefix, field string) (lines, sum int) {
-	for _, p := range fl.all() {
-		p.logLines(func(b []byte) {
+	for _, p := range fl.All() {
+		p.LogLines(func(b []byte) {
 			var m map[string]any
 			if json.Unmarshal(b, &m) != nil {
 				return
@@ -429,12 +394,12 @@ func logCount(fl *fleet, prefix, field string) (lines, sum int) {
 	return lines, sum
 }
 
-func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *front, store *campaign.Store, led *ledger.Ledger,
-	ins *asynq.Inspector, campaignID string, numbers []string, singles []tasks.SendRequest, singleTo map[string]string,
+func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *front, conn *harness.Conn, campaignID string, numbers []string, singles []tasks.SendRequest, singleTo map[string]string,
 	victim call, waitErr error) (*ScaleOutResult, error) {
 	res := &ScaleOutResult{Recipients: len(numbers), Singles: len(singles), KilledBatch: len(victim.to)}
-	rp := &Report{Title: "scale-out proof", Elapsed: time.Since(r.start)}
+	rp := &Report{Title: "scale-out proof", Elapsed: time.Since(r.Start)}
 	res.Report = rp
+	store, led := conn.Store, conn.Client.Ledger()
 	rp.Setup = []string{
 		r.machine(),
 		fmt.Sprintf("one redis-server (AOF on, loopback); %d worker processes (concurrency 20, shutdown_timeout 10s) and %d scheduler processes; provider sandbox in this process",
@@ -450,7 +415,7 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 		rp.Setup = append(rp.Setup, "disruptions: each worker stopped with SIGTERM and restarted in turn (no SIGKILL in this run)")
 	}
 	if waitErr != nil {
-		rp.check("completion", waitErr.Error(), "everything sent", false)
+		rp.Check("completion", waitErr.Error(), "everything sent", false)
 	}
 
 	// Campaign: smsq's records against the provider's.
@@ -464,7 +429,7 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 	conSeen := perDestination(conCalls)
 	want := map[string]bool{}
 	for _, n := range numbers {
-		want[digits(n)] = true
+		want[harness.Digits(n)] = true
 	}
 	var dupDests []string
 	for d, n := range conSeen {
@@ -497,18 +462,18 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 			states = append(states, fmt.Sprintf("%s %d", s, n))
 		}
 	}
-	rp.check("campaign state", string(c.State), "done", c.State == campaign.Done)
-	rp.check("campaign recipients recorded submitted", fmt.Sprintf("%d of %d (%s)", res.CampaignSubmitted, len(numbers), strings.Join(states, ", ")),
+	rp.Check("campaign state", string(c.State), "done", c.State == campaign.Done)
+	rp.Check("campaign recipients recorded submitted", fmt.Sprintf("%d of %d (%s)", res.CampaignSubmitted, len(numbers), strings.Join(states, ", ")),
 		"all", res.CampaignSubmitted == len(numbers))
-	rp.check("recipients the provider never received", fmt.Sprint(res.CampaignMissing), "0", res.CampaignMissing == 0)
-	rp.check("destinations received that are not recipients", fmt.Sprint(res.CampaignUnexpected), "0", res.CampaignUnexpected == 0)
+	rp.Check("recipients the provider never received", fmt.Sprint(res.CampaignMissing), "0", res.CampaignMissing == 0)
+	rp.Check("destinations received that are not recipients", fmt.Sprint(res.CampaignUnexpected), "0", res.CampaignUnexpected == 0)
 	_, loggedResent := logCount(fl, "a previous run stopped during provider calls", "recipients")
 	dupValue := fmt.Sprintf("%d recipients received twice", res.CampaignExtra)
 	if len(victim.to) > 0 {
 		dupValue += fmt.Sprintf(", %d of them outside the call in flight at SIGKILL", outside)
 	}
-	rp.check("campaign duplicates", dupValue, "only the call in flight at SIGKILL", outside == 0 && (len(victim.to) > 0 || res.CampaignExtra == 0))
-	rp.check("recipients marked unknown and sent again", fmt.Sprintf("%d (campaign resent counter; worker logs say %d)", res.CampaignResent, loggedResent),
+	rp.Check("campaign duplicates", dupValue, "only the call in flight at SIGKILL", outside == 0 && (len(victim.to) > 0 || res.CampaignExtra == 0))
+	rp.Check("recipients marked unknown and sent again", fmt.Sprintf("%d (campaign resent counter; worker logs say %d)", res.CampaignResent, loggedResent),
 		"= recipients received twice", res.CampaignResent == res.CampaignExtra && loggedResent == res.CampaignResent)
 	if len(victim.to) > 0 {
 		resentAfter := "never"
@@ -518,7 +483,7 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 				break
 			}
 		}
-		rp.info("call in flight at SIGKILL", "%d recipients from %s, accepted by the provider, answer not yet read; sent again %s (asynq recovers a dead worker's task once its lease has expired)",
+		rp.Info("call in flight at SIGKILL", "%d recipients from %s, accepted by the provider, answer not yet read; sent again %s (asynq recovers a dead worker's task once its lease has expired)",
 			len(victim.to), victim.label, resentAfter)
 	}
 
@@ -583,42 +548,37 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 		ls = append(ls, fmt.Sprintf("%s %d", s, n))
 	}
 	sort.Strings(ls)
-	rp.check("single sends recorded submitted (ledger)", fmt.Sprintf("%d of %d (%s)", res.SinglesSubmitted, len(singles), strings.Join(ls, ", ")),
+	rp.Check("single sends recorded submitted (ledger)", fmt.Sprintf("%d of %d (%s)", res.SinglesSubmitted, len(singles), strings.Join(ls, ", ")),
 		"all", res.SinglesSubmitted == len(singles))
-	rp.check("single sends the provider never received", fmt.Sprint(res.SinglesMissing), "0", res.SinglesMissing == 0)
-	rp.check("destinations received that were never sent", fmt.Sprint(unexpected), "0", unexpected == 0)
-	rp.check("single sends received twice", fmt.Sprintf("%d (%d without an unknown mark)", res.SinglesExtra, unmarkedDup),
+	rp.Check("single sends the provider never received", fmt.Sprint(res.SinglesMissing), "0", res.SinglesMissing == 0)
+	rp.Check("destinations received that were never sent", fmt.Sprint(unexpected), "0", unexpected == 0)
+	rp.Check("single sends received twice", fmt.Sprintf("%d (%d without an unknown mark)", res.SinglesExtra, unmarkedDup),
 		"only those marked unknown", unmarkedDup == 0)
-	rp.info("single sends marked unknown", "%d (%d of them reached the provider twice; the rest were cut before their first call arrived)",
+	rp.Info("single sends marked unknown", "%d (%d of them reached the provider twice; the rest were cut before their first call arrived)",
 		res.SinglesUnknown, res.SinglesExtra)
 
 	// Rates as the provider saw them.
 	kr := rates(kecCalls, func(call) int { return 1 }, float64(o.SingleRate))
 	kb := sustainedBound(o.SingleRate, 1)
-	rp.check("keccel sustained rate", fmt.Sprintf("%d in the busiest %s; mean %.1f/s over %d calls", kr.maxSustained, sustainedWindow, kr.mean, kr.calls),
+	rp.Check("keccel sustained rate", fmt.Sprintf("%d in the busiest %s; mean %.1f/s over %d calls", kr.maxSustained, sustainedWindow, kr.mean, kr.calls),
 		fmt.Sprintf("≤ %d = %d/s × (%s + %s late) + 1 call", kb, o.SingleRate, sustainedWindow, lateness), kr.maxSustained <= kb && kr.meanOK())
-	rp.info("keccel per second", "max %d in one whole second, %d in the busiest 1 s window (from %s)", kr.maxPerSecond, kr.maxSecond, r.at(kr.maxSecondAt))
+	rp.Info("keccel per second", "max %d in one whole second, %d in the busiest 1 s window (from %s)", kr.maxPerSecond, kr.maxSecond, r.at(kr.maxSecondAt))
 	cr := rates(conCalls, func(c call) int { return len(c.to) }, float64(o.CampaignRate))
 	cb := sustainedBound(o.CampaignRate, cr.maxCallUnits)
-	rp.check("conectaline sustained rate", fmt.Sprintf("%d messages in the busiest %s; mean %.0f/s over %d calls", cr.maxSustained, sustainedWindow, cr.mean, cr.calls),
+	rp.Check("conectaline sustained rate", fmt.Sprintf("%d messages in the busiest %s; mean %.0f/s over %d calls", cr.maxSustained, sustainedWindow, cr.mean, cr.calls),
 		fmt.Sprintf("≤ %d = %d/s × (%s + %s late) + 1 call", cb, o.CampaignRate, sustainedWindow, lateness), cr.maxSustained <= cb && cr.meanOK())
-	rp.info("conectaline per second", "max %d messages in one whole second, %d in the busiest 1 s window (from %s)", cr.maxPerSecond, cr.maxSecond, r.at(cr.maxSecondAt))
-	rp.info("conectaline spacing", "shortest gap between calls %s (the call before it cost %s at the limit)", secs(cr.minGap), secs(cr.minGapNeeded))
+	rp.Info("conectaline per second", "max %d messages in one whole second, %d in the busiest 1 s window (from %s)", cr.maxPerSecond, cr.maxSecond, r.at(cr.maxSecondAt))
+	rp.Info("conectaline spacing", "shortest gap between calls %s (the call before it cost %s at the limit)", secs(cr.minGap), secs(cr.minGapNeeded))
 	if kr.maxSecond > o.SingleRate || cr.maxSecond > o.CampaignRate {
-		rp.note("a 1 s window above the limit holds calls that reached the provider after their booked slot (a re-scheduled task back late, a stalled process) together with calls on time (see docs/proofs.md)")
+		rp.Note("a 1 s window above the limit holds calls that reached the provider after their booked slot (a re-scheduled task back late, a stalled process) together with calls on time (see docs/proofs.md)")
 	}
 	if len(conCalls) > 1 {
 		span := conCalls[len(conCalls)-1].at.Sub(conCalls[0].at)
-		rp.info("campaign send time", "%s from first to last call (%d calls)", secs(span), len(conCalls))
+		rp.Info("campaign send time", "%s from first to last call (%d calls)", secs(span), len(conCalls))
 	}
 
-	archived := 0
-	for q := range tasks.QueueWeights() {
-		if qi, err := ins.GetQueueInfo(q); err == nil {
-			archived += qi.Archived
-		}
-	}
-	rp.check("tasks given up (archived)", fmt.Sprint(archived), "0", archived == 0)
+	archived := conn.Archived()
+	rp.Check("tasks given up (archived)", fmt.Sprint(archived), "0", archived == 0)
 
 	// Who did the work.
 	type share struct{ keccel, conectaline int }
@@ -644,9 +604,9 @@ func scaleReport(ctx context.Context, o ScaleOutOptions, r *run, fl *fleet, fr *
 	for _, l := range labels {
 		parts = append(parts, fmt.Sprintf("%s %d+%d", l, by[l].keccel, by[l].conectaline))
 	}
-	rp.info("messages per worker process", "%s (keccel+conectaline; wNgM = slot N, generation M)", strings.Join(parts, ", "))
+	rp.Info("messages per worker process", "%s (keccel+conectaline; wNgM = slot N, generation M)", strings.Join(parts, ", "))
 	for _, e := range fl.eventLines() {
-		rp.note("%s", e)
+		rp.Note("%s", e)
 	}
 	res.Restarts, res.Kills = fl.terms, fl.kills
 	return res, nil

@@ -15,53 +15,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/smsq/smsq/chaos"
+	"github.com/smsq/smsq/internal/harness"
 )
 
-// quiet drops go-redis's own log lines (a "connection refused" per dial
-// while Redis restarts): the report says what the clients saw.
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
-func main() {
-	redis.SetLogger(quiet{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { harness.Main(run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o, err := parse(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return harness.FlagExit(err)
 	}
 	o.Out = stdout
 	_, err = chaos.Run(ctx, o)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, chaos.ErrFailed):
-		fmt.Fprintln(stderr, err)
-		return 1
-	default:
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "chaos:") {
-			msg = "chaos: " + msg
-		}
-		fmt.Fprintln(stderr, msg)
-		return 2
-	}
+	return harness.Exit(stderr, "chaos", err, chaos.ErrFailed)
 }
 
 // parse reads the flags. A count left unset takes its full or quick
@@ -79,10 +47,7 @@ func parse(args []string, stderr io.Writer) (chaos.Options, error) {
 	fs.IntVar(&o.Workers, "workers", 3, "worker processes")
 	fs.Uint64Var(&o.Seed, "seed", 0, "seed for the disruption times and targets (default: from the clock; the report prints it)")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "how long to wait for every message to settle (default 15m, quick 110s)")
-	fs.StringVar(&o.Root, "root", "", "module root to build cmd/worker and cmd/scheduler in (default: from go env GOMOD)")
-	fs.StringVar(&o.Dir, "dir", "", "keep binaries, Redis data and process logs in this directory (default: a temporary one)")
-	fs.BoolVar(&o.KeepLogs, "keep", false, "keep the temporary directory with the process logs")
-	fs.BoolVar(&o.Markdown, "md", false, "print the table as Markdown")
+	harness.RunFlags(fs, &o.RunOptions)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

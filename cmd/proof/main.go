@@ -11,12 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/proof"
 )
 
@@ -33,18 +29,7 @@ const usage = `usage: proof <scaleout|failover> [flags]
 "proof <name> -h" lists the flags of each.
 `
 
-// quiet drops go-redis's own log lines ("connection refused" for every
-// dial while a master is down): the proofs report what callers saw.
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
-func main() {
-	redis.SetLogger(quiet{})
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
-}
+func main() { harness.Main(run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -56,13 +41,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "scaleout":
 		o, perr := scaleoutFlags(args[1:], stdout, stderr)
 		if perr != nil {
-			return flagExit(perr)
+			return harness.FlagExit(perr)
 		}
 		_, err = proof.ScaleOut(ctx, o)
 	case "failover":
 		o, perr := failoverFlags(args[1:], stdout, stderr)
 		if perr != nil {
-			return flagExit(perr)
+			return harness.FlagExit(perr)
 		}
 		_, err = proof.Failover(ctx, o)
 	case "-h", "-help", "--help", "help":
@@ -72,32 +57,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "proof: unknown proof %q\n\n%s", args[0], usage)
 		return 2
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, proof.ErrFailed):
-		fmt.Fprintln(stderr, err)
-		return 1
-	default:
-		fmt.Fprintln(stderr, "proof:", err)
-		return 2
-	}
-}
-
-// flagExit is the exit code for a flag parsing outcome: 0 for -h.
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
+	return harness.Exit(stderr, "proof", err, proof.ErrFailed)
 }
 
 func common(fs *flag.FlagSet, c *proof.Common) {
 	fs.BoolVar(&c.Quick, "quick", false, "small sizes and short phases (a smoke run; not the figures of record)")
-	fs.StringVar(&c.Root, "root", "", "module root to build cmd/worker and cmd/scheduler in (default: from go env GOMOD)")
-	fs.StringVar(&c.Dir, "dir", "", "keep binaries, Redis data and process logs in this directory (default: a temporary one)")
-	fs.BoolVar(&c.KeepLogs, "keep", false, "keep the temporary directory with the process logs")
-	fs.BoolVar(&c.Markdown, "md", false, "print the table as Markdown")
+	harness.RunFlags(fs, c)
 }
 
 func scaleoutFlags(args []string, stdout, stderr io.Writer) (proof.ScaleOutOptions, error) {
