@@ -9,58 +9,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smsq/smsq/internal/harness"
 )
 
 // Options tune a bench run. Zero fields take the defaults named.
 type Options struct {
-	// Quick shortens every scenario (windows of 10s, smaller backlogs) for
-	// a smoke run; the figures of record come from full runs.
-	Quick bool
+	// RunOptions: Quick shortens every scenario (windows of 10s, smaller
+	// backlogs) for a smoke run, the figures of record coming from full
+	// runs; Root, Dir, KeepLogs (each scenario's worker and Redis logs),
+	// Markdown and Out as documented there.
+	harness.RunOptions `koanf:",squash"`
 	// Workers is how many worker processes each scenario starts. Default 3.
-	Workers int
+	Workers int `koanf:"workers"`
 	// Concurrency is worker.concurrency of each worker process. Default
 	// 0: the configuration's default (20).
-	Concurrency int
+	Concurrency int `koanf:"concurrency"`
 	// Window is the rate scenario's steady measuring window. Default 60s
 	// (10s quick).
-	Window time.Duration
+	Window time.Duration `koanf:"window"`
 	// Outage is how long the breaker scenario's provider fails. Default
 	// 30s (10s quick).
-	Outage time.Duration
+	Outage time.Duration `koanf:"outage"`
 	// Backlog is the starvation scenario's queue for the 1/s provider.
 	// Default 10,000 (2,000 quick).
-	Backlog int
+	Backlog int `koanf:"backlog"`
 	// Fast is how many messages the starvation scenario sends through the
 	// unlimited provider per round. Default 3,000 (1,000 quick).
-	Fast int
+	Fast int `koanf:"fast"`
 	// Rounds is how many baseline/backlog pairs the starvation scenario
 	// runs; the median of the pairs' ratios is judged. Default 11 (1
 	// quick).
-	Rounds int
-	// Root is the module root, where cmd/worker is built. Default: found
-	// with `go env GOMOD`.
-	Root string
-	// KeepLogs keeps each scenario's directory (worker and Redis logs).
-	KeepLogs bool
+	Rounds int `koanf:"rounds"`
 	// LogLevel is the workers' log level. Default "warn" (the breaker
 	// scenario raises it to "info" to see breaker closings).
-	LogLevel string
-	// Markdown prints tables as Markdown.
-	Markdown bool
+	LogLevel string `koanf:"log_level"`
 	// Profile is a directory for CPU profiles: the throughput scenario
 	// serves Go's profiler on its first worker and saves a profile of it
 	// while the messages go out. Default "": no profiles.
-	Profile string
-	// Out receives the tables and progress lines. Default os.Stdout.
-	Out io.Writer
+	Profile string `koanf:"profile"`
 }
 
 func (o Options) withDefaults() Options {
@@ -94,9 +86,7 @@ func (o Options) withDefaults() Options {
 	if o.Rounds == 0 {
 		o.Rounds = pickN(11, 1)
 	}
-	if o.Out == nil {
-		o.Out = os.Stdout
-	}
+	o.Out = o.Output()
 	return o
 }
 
@@ -122,7 +112,7 @@ type Scenario struct {
 	Name string
 	// Doc says in one line what the scenario proves.
 	Doc string
-	run func(ctx context.Context, r *Runner) (*Report, error)
+	run func(ctx context.Context, r *Runner) (*harness.Report, error)
 }
 
 // Scenarios lists every scenario in the order "all" runs them.
@@ -135,17 +125,24 @@ func Scenarios() []Scenario {
 	}, TableScenarios()...)
 }
 
-// ErrTargetMissed is returned by Run when a figure misses its target.
-var ErrTargetMissed = errors.New("bench: a target was missed")
+// Errors matched with errors.Is.
+var (
+	// ErrTargetMissed is returned by Run when a figure misses its target.
+	ErrTargetMissed = errors.New("bench: a target was missed")
+	// ErrNoScenario is returned by Run when no scenario is named.
+	ErrNoScenario = errors.New("bench: name a scenario")
+	// ErrNoRedis: no redis-server on PATH.
+	ErrNoRedis = harness.ErrNoRedis
+)
 
-// Runner runs scenarios; it builds the worker binary once.
+// Runner runs scenarios in one workspace, where it builds each command
+// once.
 type Runner struct {
 	opts Options
-	dir  string
+	ws   *harness.Workspace
 
-	buildOnce sync.Once
-	bin       string
-	buildErr  error
+	mu    sync.Mutex
+	built map[string]error // commands built (or tried), and the outcome
 }
 
 // Run runs the named scenarios ("all" for every one), printing a table
@@ -169,23 +166,17 @@ func Run(ctx context.Context, o Options, names []string) error {
 		todo = append(todo, s)
 	}
 	if len(todo) == 0 {
-		return fmt.Errorf("bench: name a scenario (%s, all)", strings.Join(scenarioNames(), ", "))
+		return fmt.Errorf("%w (%s, all)", ErrNoScenario, strings.Join(scenarioNames(), ", "))
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return fmt.Errorf("bench: %w", ErrNoRedis)
 	}
-	dir, err := os.MkdirTemp("", "smsq-bench-")
+	ws, err := harness.NewWorkspace("bench", o.RunOptions)
 	if err != nil {
 		return err
 	}
-	r := &Runner{opts: o, dir: dir}
-	defer func() {
-		if o.KeepLogs {
-			fmt.Fprintf(o.Out, "logs kept in %s\n", dir)
-			return
-		}
-		_ = os.RemoveAll(dir)
-	}()
+	defer ws.Close()
+	r := &Runner{opts: o, ws: ws, built: map[string]error{}}
 	fmt.Fprintf(o.Out, "machine: %d cores (GOMAXPROCS %d), %s, %s/%s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0),
 		runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	missed := false
@@ -194,11 +185,15 @@ func Run(ctx context.Context, o Options, names []string) error {
 		start := time.Now()
 		rep, err := s.run(ctx, r)
 		if err != nil {
-			return fmt.Errorf("bench %s: %w", s.Name, err)
+			return fmt.Errorf("bench: %s: %w", s.Name, err)
 		}
 		rep.Elapsed = time.Since(start)
-		rep.Print(o.Out, o.Markdown)
-		missed = missed || !rep.OK()
+		rep.Print(o.Out, harness.PrintOptions{Markdown: o.Markdown, Missed: "MISSED"})
+		status := "all targets met"
+		if !rep.OK() {
+			status, missed = "TARGET MISSED", true
+		}
+		fmt.Fprintf(o.Out, "%s: %s in %s\n", s.Name, status, rep.Elapsed.Round(time.Second))
 	}
 	if missed {
 		return ErrTargetMissed
@@ -227,29 +222,25 @@ func (r *Runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.opts.Out, "  "+format+"\n", args...)
 }
 
-// workerBinary builds cmd/worker once per run.
-func (r *Runner) workerBinary(ctx context.Context) (string, error) {
-	r.buildOnce.Do(func() {
-		root := r.opts.Root
-		if root == "" {
-			out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-			if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
-				r.buildErr = fmt.Errorf("cannot find the smsq module root: run from inside the repository or pass -root")
-				return
-			}
-			root = filepath.Dir(strings.TrimSpace(string(out)))
+// build builds the named commands (cmd/<name>) that are not built yet,
+// in one go build; a failed build is not tried again.
+func (r *Runner) build(ctx context.Context, names ...string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var todo []string
+	for _, n := range names {
+		err, done := r.built[n]
+		if !done {
+			todo = append(todo, n)
+		} else if err != nil {
+			return err
 		}
-		r.bin = filepath.Join(r.dir, "worker")
-		if runtime.GOOS == "windows" {
-			r.bin += ".exe"
-		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", r.bin, "./cmd/worker")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			r.buildErr = fmt.Errorf("go build ./cmd/worker: %v: %s", err, out)
-		}
-	})
-	return r.bin, r.buildErr
+	}
+	err := r.ws.Build(ctx, todo...)
+	for _, n := range todo {
+		r.built[n] = err
+	}
+	return err
 }
 
 // concurrency is each worker's task concurrency, for the reports.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/sandbox"
 	"github.com/smsq/smsq/tasks"
@@ -24,16 +25,16 @@ const maxAttempts = 8
 // recovers. The messages queued at the start must all be submitted after
 // recovery, none failed, and the only attempts charged are the calls that
 // tripped each worker's breaker and its failed half-open probes.
-func runBreaker(ctx context.Context, r *Runner) (*Report, error) {
+func runBreaker(ctx context.Context, r *Runner) (*harness.Report, error) {
 	o := r.opts
 	const n = 200
 	// A third of the outage: the first probes fail and re-open the
 	// breaker, a later one finds the provider back.
 	openFor := (o.Outage / 3).Round(time.Second)
 	openFor = max(openFor, time.Second)
-	rep := &Report{Scenario: "breaker", Setup: fmt.Sprintf("%d worker processes, keccel 50/s, breaker min_requests %d, failure_ratio 0.5, open_timeout %s; sandbox answers 503 to every call for %s; %d messages queued at the start",
-		o.Workers, breakerMinRequests, openFor, o.Outage, n)}
-	e, err := r.newEnv(ctx, "breaker", hubOptions(),
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d worker processes, keccel 50/s, breaker min_requests %d, failure_ratio 0.5, open_timeout %s; sandbox answers 503 to every call for %s; %d messages queued at the start",
+		o.Workers, breakerMinRequests, openFor, o.Outage, n)}}
+	e, err := r.sendingEnv(ctx, "breaker",
 		"SMSQ_LOG__LEVEL=info", // breaker closings are logged at info
 		"SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=50/s",
 		fmt.Sprintf("SMSQ_PROVIDERS__KECCEL__THROTTLE__MIN_REQUESTS=%d", breakerMinRequests),
@@ -42,12 +43,6 @@ func runBreaker(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	if err := e.startWorkers(ctx, o.Workers); err != nil {
-		return nil, err
-	}
-	if err := e.pauseDeliveryPolls(); err != nil {
-		return nil, err
-	}
 	faults := e.hub.Keccel.Faults()
 	faults.Set(sandbox.Faults{ServerErrorRate: 1})
 	outageStart := time.Now()
@@ -65,7 +60,7 @@ func runBreaker(ctx context.Context, r *Runner) (*Report, error) {
 			lastAt = st.Breaker.At
 			published = append(published, fmt.Sprintf("%s→%s", st.Breaker.From, st.Breaker.State))
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
@@ -80,7 +75,7 @@ func runBreaker(ctx context.Context, r *Runner) (*Report, error) {
 	waitErr := e.waitAccepted(ctx, "keccel", n, 3*openFor+2*time.Minute)
 	drained := time.Since(recovered)
 	// The ledger write follows the provider's answer; let it land.
-	_ = sleep(ctx, 500*time.Millisecond)
+	_ = harness.Sleep(ctx, 500*time.Millisecond)
 
 	sum, err := e.summarize(ctx, ids(reqs))
 	if err != nil {
@@ -110,27 +105,27 @@ func runBreaker(ctx context.Context, r *Runner) (*Report, error) {
 	allowed := o.Workers*(breakerMinRequests+1) + probesFailed
 	failedRuns := e.failedTotal(tasks.QueueTransactional)
 
-	rep.check("breaker opened", fmt.Sprintf("%d times (%d after a failed probe)", opens, probesFailed), "≥ 1 per worker", opens >= o.Workers)
-	rep.info("transitions logged", "%s", strings.Join(lines, "; "))
+	rep.Check("breaker opened", fmt.Sprintf("%d times (%d after a failed probe)", opens, probesFailed), "≥ 1 per worker", opens >= o.Workers)
+	rep.Info("transitions logged", "%s", strings.Join(lines, "; "))
 	if len(published) > 0 {
-		rep.info("published state (Status, polled)", "%s", strings.Join(published, ", "))
+		rep.Info("published state (Status, polled)", "%s", strings.Join(published, ", "))
 	}
-	rep.info("503 answers during the outage", "%d", fails)
-	rep.info("ledger during the outage", "%s", sumDuring.String())
-	rep.check("ledger after recovery", sum.String(), fmt.Sprintf("submitted (or delivered) %d", n), sum.sent() == n)
-	rep.check("failed messages", fmt.Sprint(sum.States[ledger.Failed]), "0", sum.States[ledger.Failed] == 0)
-	rep.check("attempts charged beyond one per message", fmt.Sprintf("%d (= calls answered 503)", charged),
+	rep.Info("503 answers during the outage", "%d", fails)
+	rep.Info("ledger during the outage", "%s", sumDuring.String())
+	rep.Check("ledger after recovery", sum.String(), fmt.Sprintf("submitted (or delivered) %d", n), sum.sent() == n)
+	rep.Check("failed messages", fmt.Sprint(sum.States[ledger.Failed]), "0", sum.States[ledger.Failed] == 0)
+	rep.Check("attempts charged beyond one per message", fmt.Sprintf("%d (= calls answered 503)", charged),
 		fmt.Sprintf("≤ %d (workers × (min_requests+1) + failed probes)", allowed), charged <= allowed && charged == fails)
-	rep.check("max ledger attempts of a message", fmt.Sprint(sum.MaxAttempts), fmt.Sprintf("< send.max_attempts (%d)", maxAttempts),
+	rep.Check("max ledger attempts of a message", fmt.Sprint(sum.MaxAttempts), fmt.Sprintf("< send.max_attempts (%d)", maxAttempts),
 		sum.MaxAttempts < maxAttempts)
-	rep.info("attempts", "%s (count×attempts)", sum.attemptsString())
-	rep.info("asynq failed runs", "%d (each a call answered 503)", failedRuns)
-	rep.info("all submitted", "%s after recovery", dur(drained))
+	rep.Info("attempts", "%s (count×attempts)", sum.attemptsString())
+	rep.Info("asynq failed runs", "%d (each a call answered 503)", failedRuns)
+	rep.Info("all submitted", "%s after recovery", dur(drained))
 	if st, err := e.guard.Status(ctx, "keccel"); err == nil {
-		rep.info("re-schedules per message", "%.2f (snoozed %d / %d)", float64(st.Snoozed)/n, st.Snoozed, n)
+		rep.Info("re-schedules per message", "%.2f (snoozed %d / %d)", float64(st.Snoozed)/n, st.Snoozed, n)
 	}
 	if waitErr != nil {
-		rep.check("all accepted", waitErr.Error(), "all", false)
+		rep.Check("all accepted", waitErr.Error(), "all", false)
 	}
 	return rep, nil
 }

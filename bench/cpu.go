@@ -42,12 +42,9 @@ func procCPU(pid int) (time.Duration, bool) {
 // Other load on the machine is not in it, which makes it a steadier
 // measure of cost than wall-clock throughput on a shared host.
 func (e *env) cpu() (time.Duration, bool) {
-	var pids []int
-	if e.redis != nil && e.redis.cmd != nil {
-		pids = append(pids, e.redis.cmd.Process.Pid)
-	}
-	for _, w := range e.workers {
-		pids = append(pids, w.cmd.Process.Pid)
+	pids := []int{e.redis.Proc().Pid()}
+	for _, p := range e.workerProcs() {
+		pids = append(pids, p.Pid())
 	}
 	var total time.Duration
 	for _, pid := range pids {
@@ -57,5 +54,5 @@ func (e *env) cpu() (time.Duration, bool) {
 		}
 		total += d
 	}
-	return total, len(pids) > 0
+	return total, true
 }

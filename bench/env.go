@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,13 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -26,31 +23,35 @@ import (
 
 	"github.com/smsq/smsq/app"
 	"github.com/smsq/smsq/config"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/ledger"
+	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
 	"github.com/smsq/smsq/sandbox/hub"
-	sbkeccel "github.com/smsq/smsq/sandbox/keccel"
-	sbsakari "github.com/smsq/smsq/sandbox/sakari"
 	"github.com/smsq/smsq/tasks"
 	"github.com/smsq/smsq/throttle"
 )
 
-// env is one scenario's world: a private Redis, the sandbox hub served on
-// loopback in this process, worker processes, and the producer and
-// observer clients.
+// env is one scenario's world: its own directory, a private Redis, the
+// sandbox hub served on loopback in this process, worker (and scheduler)
+// processes, and the producer and observer clients.
 type env struct {
-	r       *Runner
-	dir     string
-	redis   *redisServer
-	hub     *hub.Hub
-	hubSrv  *http.Server
-	rdb     *redis.Client
-	conn    asynq.RedisClientOpt
-	client  *tasks.Client
-	ledger  *ledger.Ledger
-	ins     *asynq.Inspector
-	guard   *throttle.Guard
+	r     *Runner
+	ws    *harness.Workspace
+	redis *harness.Redis
+	sb    *harness.Sandbox
+	hub   *hub.Hub // sb.Hub
+	fleet *harness.Fleet
+	// rdb is the bench's own connection: a pool of 32, for the producers'
+	// goroutines (up to 64 in the latency scenario).
+	rdb    *redis.Client
+	conn   asynq.RedisClientOpt
+	client *tasks.Client
+	ledger *ledger.Ledger
+	ins    *asynq.Inspector
+	guard  *throttle.Guard
+	// environ is the SMSQ_* settings of every process, one entry a key; a
+	// scenario may add to it before it starts processes.
 	environ []string
-	workers []*workerProc
 	// pprofAddr is where the first worker serves Go's profiler, when
 	// Options.Profile asks for profiles.
 	pprofAddr string
@@ -59,35 +60,35 @@ type env struct {
 // newEnv starts Redis and the sandbox. extra are SMSQ_* settings added to
 // the base configuration (keccel and sakari enabled against the sandbox).
 func (r *Runner) newEnv(ctx context.Context, name string, ho hub.Options, extra ...string) (*env, error) {
-	dir, err := os.MkdirTemp(r.dir, name+"-")
+	ws, err := r.ws.Sub(name)
 	if err != nil {
 		return nil, err
 	}
-	e := &env{r: r, dir: dir}
+	e := &env{r: r, ws: ws}
 	ok := false
 	defer func() {
 		if !ok {
 			e.close()
 		}
 	}()
-	if e.redis, err = startRedis(ctx, dir); err != nil {
+	if e.redis, err = harness.StartRedis(ctx, ws.Dir, harness.RedisOptions{}); err != nil {
 		return nil, err
 	}
-	e.hub = hub.New(ho)
+	e.sb = harness.NewSandbox(ho)
+	e.hub = e.sb.Hub
 	// Keep every accepted message (with its time) but only the first
 	// requests: long runs would otherwise hold every request body.
 	for _, name := range e.hub.Names() {
 		e.hub.Fake(name).Recorder().MaxRequests = 1000
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if err := e.sb.Serve(nil); err != nil {
 		return nil, err
 	}
-	e.hubSrv = &http.Server{Handler: e.hub, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = e.hubSrv.Serve(ln) }()
-	root := "http://" + ln.Addr().String()
 
-	settings := append(baseEnviron("redis://"+e.redis.Addr+"/0", root), extra...)
+	settings := append(harness.BaseEnv(3*time.Second), "SMSQ_REDIS__URL=redis://"+e.redis.Addr+"/0", "SMSQ_LOG__LEVEL=warn")
+	settings = append(settings, harness.ProviderEnv(e.sb.Root, "keccel", 0)...)
+	settings = append(settings, harness.ProviderEnv(e.sb.Root, "sakari", 0)...)
+	settings = append(settings, extra...)
 	if r.opts.Concurrency > 0 {
 		settings = append(settings, fmt.Sprintf("SMSQ_WORKER__CONCURRENCY=%d", r.opts.Concurrency))
 	}
@@ -104,6 +105,7 @@ func (r *Runner) newEnv(ctx context.Context, name string, ho hub.Options, extra 
 	e.client = tasks.NewClient(e.conn, e.rdb, app.Rules(cfg), app.LedgerOptions(cfg))
 	e.ledger = e.client.Ledger()
 	e.ins = asynq.NewInspector(e.conn)
+	e.fleet = harness.NewFleet(ws, e.ins, e.procEnv)
 	if e.guard, err = app.Guard(cfg, e.rdb, zerolog.Nop()); err != nil {
 		return nil, err
 	}
@@ -111,25 +113,63 @@ func (r *Runner) newEnv(ctx context.Context, name string, ho hub.Options, extra 
 	return e, nil
 }
 
-// baseEnviron configures keccel and sakari against the sandbox hub served
-// at root, by base URL and credentials, as a user would.
-func baseEnviron(redisURL, root string) []string {
-	return []string{
-		"SMSQ_REDIS__URL=" + redisURL,
-		"SMSQ_WORKER__HTTP_ADDR=-",
-		"SMSQ_WORKER__SHUTDOWN_TIMEOUT=3s",
-		"SMSQ_LOG__LEVEL=warn",
-		"SMSQ_LOG__FORMAT=json",
-		"SMSQ_PROVIDERS__KECCEL__ENABLED=true",
-		"SMSQ_PROVIDERS__KECCEL__BASE_URL=" + hub.BaseURL(root, "keccel"),
-		"SMSQ_PROVIDERS__KECCEL__TOKEN=" + sbkeccel.DefaultToken,
-		"SMSQ_PROVIDERS__KECCEL__FROM=SMSQ",
-		"SMSQ_PROVIDERS__SAKARI__ENABLED=true",
-		"SMSQ_PROVIDERS__SAKARI__BASE_URL=" + hub.BaseURL(root, "sakari"),
-		"SMSQ_PROVIDERS__SAKARI__CLIENT_ID=" + sbsakari.DefaultClientID,
-		"SMSQ_PROVIDERS__SAKARI__CLIENT_SECRET=" + sbsakari.DefaultClientSecret,
-		"SMSQ_PROVIDERS__SAKARI__ACCOUNT_ID=" + sbsakari.DefaultAccountID,
+// sendingEnv is the usual start of a scenario that sends through the
+// workers: newEnv with hubOptions, Options.Workers worker processes up,
+// and delivery polls paused (see pauseDeliveryPolls).
+func (r *Runner) sendingEnv(ctx context.Context, name string, extra ...string) (*env, error) {
+	e, err := r.newEnv(ctx, name, hubOptions(), extra...)
+	if err != nil {
+		return nil, err
 	}
+	if err = e.startWorkers(ctx, r.opts.Workers); err == nil {
+		err = e.pauseDeliveryPolls()
+	}
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// procEnv is the settings of the fleet's process label: the scenario's,
+// plus Go's profiler on worker 0 when Options.Profile asks for profiles,
+// and a scheduler never quieter than info (its start line is how the
+// fleet sees it up).
+func (e *env) procEnv(label string) []string {
+	env := slices.Clone(e.environ) // appended to by parallel starts
+	switch {
+	case label == harness.WorkerLabel(0, 0) && e.pprofAddr != "":
+		env = append(env, "SMSQ_WORKER__HTTP_ADDR="+e.pprofAddr, "SMSQ_WORKER__PPROF=true")
+	case strings.HasPrefix(label, "s"):
+		switch level(env) {
+		case "debug", "trace":
+		default:
+			env = append(env, "SMSQ_LOG__LEVEL=info")
+		}
+	}
+	return lastWins(env)
+}
+
+// conectalineEnv enables Conectaline against the sandbox served at root,
+// signing in with its API token (no login call), throttle unlimited.
+func conectalineEnv(root string) []string {
+	return []string{
+		"SMSQ_PROVIDERS__CONECTALINE__ENABLED=true",
+		"SMSQ_PROVIDERS__CONECTALINE__BASE_URL=" + hub.BaseURL(root, "conectaline"),
+		"SMSQ_PROVIDERS__CONECTALINE__API_TOKEN=" + sbconectaline.DefaultAPIToken,
+		"SMSQ_PROVIDERS__CONECTALINE__CONFIGURATION_NAME=" + sbconectaline.DefaultConfigurationName,
+	}
+}
+
+// level is the log level environ sets.
+func level(environ []string) string {
+	lv := ""
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "SMSQ_LOG__LEVEL="); ok {
+			lv = v
+		}
+	}
+	return lv
 }
 
 // hubOptions are sandbox settings for long runs: credit for every message,
@@ -144,12 +184,13 @@ func hubOptions() hub.Options {
 }
 
 func (e *env) close() {
-	e.stopWorkers()
-	if e.hubSrv != nil {
-		_ = e.hubSrv.Close()
+	if e.fleet != nil {
+		// SIGTERM, as an operator would; a kill for those still running
+		// after 15s.
+		e.fleet.StopAll(15 * time.Second)
 	}
-	if e.hub != nil {
-		e.hub.Close()
+	if e.sb != nil {
+		e.sb.Close()
 	}
 	if e.client != nil {
 		_ = e.client.Close()
@@ -161,92 +202,44 @@ func (e *env) close() {
 		_ = e.rdb.Close()
 	}
 	if e.redis != nil {
-		e.redis.Close()
+		e.redis.Kill()
 	}
-	if !e.r.opts.KeepLogs {
-		_ = os.RemoveAll(e.dir)
-	}
+	e.ws.Close()
 }
 
-// workerProc is one cmd/worker process.
-type workerProc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-// startWorkers starts n worker processes and waits until asynq lists them
-// all as running servers.
+// startWorkers starts n worker processes at once and waits until asynq
+// lists each of them as a running server.
 func (e *env) startWorkers(ctx context.Context, n int) error {
-	bin, err := e.r.workerBinary(ctx)
-	if err != nil {
+	if err := e.r.build(ctx, "worker"); err != nil {
 		return err
 	}
-	env := withoutSMSQ(os.Environ())
-	env = append(env, e.environ...)
-	for i := 0; i < n; i++ {
-		logPath := filepath.Join(e.dir, fmt.Sprintf("worker-%d.log", len(e.workers)))
-		f, err := os.Create(logPath)
+	first := e.fleet.Slots()
+	if first == 0 && e.r.opts.Profile != "" {
+		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(bin)
-		cmd.Env = env
-		if len(e.workers) == 0 && e.r.opts.Profile != "" {
-			addr, err := freeAddr()
-			if err != nil {
-				f.Close()
-				return err
-			}
-			e.pprofAddr = addr
-			cmd.Env = append(slices.Clone(env), "SMSQ_WORKER__HTTP_ADDR="+addr, "SMSQ_WORKER__PPROF=true")
-		}
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			f.Close()
-			return fmt.Errorf("start worker: %w", err)
-		}
-		w := &workerProc{cmd: cmd, log: logPath, done: make(chan struct{})}
-		go func() { _ = cmd.Wait(); f.Close(); close(w.done) }()
-		e.workers = append(e.workers, w)
+		e.pprofAddr = addr
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		srvs, err := e.ins.Servers()
-		if err == nil && len(srvs) >= len(e.workers) {
-			return nil
-		}
-		for _, w := range e.workers {
-			select {
-			case <-w.done:
-				return fmt.Errorf("worker exited at start: %s", tailFile(w.log, 2000))
-			default:
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("workers not up after 30s (have %d of %d)", len(srvs), len(e.workers))
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	for slot := first; slot < first+n; slot++ {
+		g.Go(func() error {
+			_, err := e.fleet.StartWorker(gctx, slot)
 			return err
-		}
+		})
 	}
+	return g.Wait()
 }
 
-// stopWorkers asks every worker to stop (SIGTERM), as an operator would,
-// and kills those still running after 15s.
-func (e *env) stopWorkers() {
-	for _, w := range e.workers {
-		_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, w := range e.workers {
-		select {
-		case <-w.done:
-		case <-time.After(15 * time.Second):
-			_ = w.cmd.Process.Kill()
-			<-w.done
+// workerProcs is every worker process started, by slot.
+func (e *env) workerProcs() []*harness.Proc {
+	var out []*harness.Proc
+	for slot := range e.fleet.Slots() {
+		if p, _ := e.fleet.Worker(slot); p != nil {
+			out = append(out, p)
 		}
 	}
-	e.workers = nil
+	return out
 }
 
 // lastWins drops every KEY=value that a later entry overrides (programs
@@ -260,16 +253,6 @@ func lastWins(environ []string) []string {
 	out := make([]string, 0, len(last))
 	for i, kv := range environ {
 		if k, _, _ := strings.Cut(kv, "="); last[k] == i {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func withoutSMSQ(environ []string) []string {
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		if !strings.HasPrefix(kv, "SMSQ_") {
 			out = append(out, kv)
 		}
 	}
@@ -346,16 +329,11 @@ func ids(reqs []tasks.SendRequest) []string {
 // it adds nothing to Redis's command count.
 func (e *env) waitAccepted(ctx context.Context, provider string, n int, timeout time.Duration) error {
 	rec := e.hub.Fake(provider).Recorder()
-	deadline := time.Now().Add(timeout)
-	for rec.AcceptedCount() < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s accepted %d of %d messages within %s", provider, rec.AcceptedCount(), n, timeout)
-		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
-			return err
-		}
+	err := harness.WaitFor(ctx, timeout, 20*time.Millisecond, provider, func() bool { return rec.AcceptedCount() >= n })
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%s accepted %d of %d messages within %s", provider, rec.AcceptedCount(), n, timeout)
 	}
-	return nil
+	return err
 }
 
 // ledgerSummary reads the ledger records of ids.
@@ -442,55 +420,21 @@ type breakerEvent struct {
 // breakerEvents reads the transitions the workers logged.
 func (e *env) breakerEvents() []breakerEvent {
 	var out []breakerEvent
-	for _, w := range e.workersLogs() {
-		f, err := os.Open(w)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+	for _, p := range e.workerProcs() {
+		p.LogLines(func(line []byte) {
 			var l struct {
 				Message, Worker, From, To, Time string
 			}
-			if json.Unmarshal(sc.Bytes(), &l) != nil || l.Message != "circuit breaker state change" {
-				continue
+			if json.Unmarshal(line, &l) != nil || l.Message != "circuit breaker state change" {
+				return
 			}
 			at, _ := time.Parse(time.RFC3339Nano, l.Time)
 			out = append(out, breakerEvent{Worker: l.Worker, From: l.From, To: l.To, At: at})
-		}
-		f.Close()
+		})
 	}
 	// Log times have whole seconds: keep each file's order among equals.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
-}
-
-func (e *env) workersLogs() []string {
-	m, _ := filepath.Glob(filepath.Join(e.dir, "worker-*.log"))
-	return m
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return strings.TrimSpace(string(b))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // sent counts the messages the provider accepted: submitted, or already
@@ -506,7 +450,7 @@ func (e *env) dumpTimes(name string, ts []time.Time) {
 	for _, t := range ts {
 		fmt.Fprintf(&b, "%d\n", t.Sub(ts[0]).Microseconds())
 	}
-	_ = os.WriteFile(filepath.Join(e.dir, name), []byte(b.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(e.ws.Dir, name), []byte(b.String()), 0o644)
 }
 
 type activeStats struct {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/tasks"
 )
 
@@ -16,27 +17,21 @@ const rateWarmup = 2 * time.Second
 
 // runRate: N worker processes, keccel limited to 50/s, a backlog queued up
 // front; the sandbox's acceptance times give the rate it observes.
-func runRate(ctx context.Context, r *Runner) (*Report, error) {
+func runRate(ctx context.Context, r *Runner) (*harness.Report, error) {
 	const perSec = 50.0
 	o := r.opts
 	// Enough messages to keep the limit busy past the window, with a 10%
 	// margin for the warm-up and a slow start.
 	n := int(math.Ceil(perSec * (rateWarmup + o.Window).Seconds() * 1.1))
 	n = max(n, 100)
-	rep := &Report{Scenario: "rate", Setup: fmt.Sprintf("%d worker processes × concurrency %d, keccel throttle rate 50/s burst 1, %d messages queued up front, window %s after first accept + %s",
-		o.Workers, r.concurrency(), n, o.Window, rateWarmup)}
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d worker processes × concurrency %d, keccel throttle rate 50/s burst 1, %d messages queued up front, window %s after first accept + %s",
+		o.Workers, r.concurrency(), n, o.Window, rateWarmup)}}
 
-	e, err := r.newEnv(ctx, "rate", hubOptions(), "SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=50/s")
+	e, err := r.sendingEnv(ctx, "rate", "SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=50/s")
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	if err := e.startWorkers(ctx, o.Workers); err != nil {
-		return nil, err
-	}
-	if err := e.pauseDeliveryPolls(); err != nil {
-		return nil, err
-	}
 	reqs := messages("keccel", "r", n)
 	start := time.Now()
 	if err := e.send(ctx, reqs); err != nil {
@@ -65,42 +60,37 @@ func runRate(ctx context.Context, r *Runner) (*Report, error) {
 	observed := float64(inWin) / o.Window.Seconds()
 	dev := observed/perSec - 1
 	covered := !ts[len(ts)-1].Before(t1)
-	rep.check(fmt.Sprintf("rate over %s", o.Window), fmt.Sprintf("%.2f/s (%d accepted, %s)", observed, inWin, pct(dev)),
+	rep.Check(fmt.Sprintf("rate over %s", o.Window), fmt.Sprintf("%.2f/s (%d accepted, %s)", observed, inWin, pct(dev)),
 		"50/s ± 2%", covered && math.Abs(dev) <= 0.02)
 	if !covered {
-		rep.note("the backlog ran out before the window closed (last accept %s after first)", ts[len(ts)-1].Sub(ts[0]))
+		rep.Note("the backlog ran out before the window closed (last accept %s after first)", ts[len(ts)-1].Sub(ts[0]))
 	}
 	lo, hi := perSecond(ts, t0, t1)
-	rep.info("per whole second in window", "min %d, max %d", lo, hi)
+	rep.Info("per whole second in window", "min %d, max %d", lo, hi)
 	win := ts[countIn(ts, time.Time{}, t0) : countIn(ts, time.Time{}, t0)+inWin]
-	rep.info("max in any 1s window", "%d in the window, %d over the whole run", maxInWindow(win, time.Second), maxInWindow(ts, time.Second))
-	rep.info("whole run", "%d accepted in %s: %.2f/s first→last", len(ts), dur(ts[len(ts)-1].Sub(ts[0])), throughput(ts))
+	rep.Info("max in any 1s window", "%d in the window, %d over the whole run", maxInWindow(win, time.Second), maxInWindow(ts, time.Second))
+	rep.Info("whole run", "%d accepted in %s: %.2f/s first→last", len(ts), dur(ts[len(ts)-1].Sub(ts[0])), throughput(ts))
 
-	rep.info("worker slots busy (sampled every 100ms)", "mean %.1f, max %d of %d (each keccel task waits in-process, up to max_sleep, for its slot)",
+	rep.Info("worker slots busy (sampled every 100ms)", "mean %.1f, max %d of %d (each keccel task waits in-process, up to max_sleep, for its slot)",
 		active.mean, active.max, o.Workers*r.concurrency())
 	sum, err := e.summarize(ctx, ids(reqs))
 	if err != nil {
 		return nil, err
 	}
-	dups := 0
-	for _, c := range rec.PerDestination() {
-		if c > 1 {
-			dups++
-		}
-	}
-	rep.check("ledger", sum.String(), fmt.Sprintf("submitted (or delivered) %d", n), sum.sent() == n)
-	rep.check("destinations sent twice", fmt.Sprint(dups), "0", dups == 0)
-	rep.info("ledger attempts", "%s (count×attempts)", sum.attemptsString())
+	dups := sentTwice(rec.PerDestination())
+	rep.Check("ledger", sum.String(), fmt.Sprintf("submitted (or delivered) %d", n), sum.sent() == n)
+	rep.Check("destinations sent twice", fmt.Sprint(dups), "0", dups == 0)
+	rep.Info("ledger attempts", "%s (count×attempts)", sum.attemptsString())
 	st, err := e.guard.Status(ctx, "keccel")
 	if err != nil {
 		return nil, err
 	}
-	rep.info("throttle counters", "granted %d, booked %d, claimed %d, snoozed %d", st.Granted, st.Booked, st.Claimed, st.Snoozed)
-	rep.check("re-schedules per message", fmt.Sprintf("%.2f (snoozed/messages)", float64(st.Snoozed)/float64(n)), "≤ 2",
+	rep.Info("throttle counters", "granted %d, booked %d, claimed %d, snoozed %d", st.Granted, st.Booked, st.Claimed, st.Snoozed)
+	rep.Check("re-schedules per message", fmt.Sprintf("%.2f (snoozed/messages)", float64(st.Snoozed)/float64(n)), "≤ 2",
 		float64(st.Snoozed)/float64(n) <= 2)
-	rep.check("asynq failed runs", fmt.Sprint(e.failedTotal(tasks.QueueTransactional)), "0", e.failedTotal(tasks.QueueTransactional) == 0)
+	rep.Check("asynq failed runs", fmt.Sprint(e.failedTotal(tasks.QueueTransactional)), "0", e.failedTotal(tasks.QueueTransactional) == 0)
 	if waitErr != nil {
-		rep.check("all accepted", waitErr.Error(), "all", false)
+		rep.Check("all accepted", waitErr.Error(), "all", false)
 	}
 	return rep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/tasks"
 )
 
@@ -15,26 +16,20 @@ import (
 // workers; medians are compared. Every measured burst of B is enqueued
 // while the queue is paused and released at once, so enqueueing is not
 // part of the figure.
-func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
+func runStarvation(ctx context.Context, r *Runner) (*harness.Report, error) {
 	o := r.opts
 	q := tasks.QueueTransactional
 	steadyFor := 20 * time.Second
 	if o.Quick {
 		steadyFor = 5 * time.Second
 	}
-	rep := &Report{Scenario: "starvation", Setup: fmt.Sprintf("%d worker processes × concurrency %d; A = keccel at 1/s with %d queued; B = sakari unlimited, %d messages per round; %d baseline/backlog round pairs",
-		o.Workers, r.concurrency(), o.Backlog, o.Fast, o.Rounds)}
-	e, err := r.newEnv(ctx, "starvation", hubOptions(), "SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=1/s")
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d worker processes × concurrency %d; A = keccel at 1/s with %d queued; B = sakari unlimited, %d messages per round; %d baseline/backlog round pairs",
+		o.Workers, r.concurrency(), o.Backlog, o.Fast, o.Rounds)}}
+	e, err := r.sendingEnv(ctx, "starvation", "SMSQ_PROVIDERS__KECCEL__THROTTLE__RATE=1/s")
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	if err := e.startWorkers(ctx, o.Workers); err != nil {
-		return nil, err
-	}
-	if err := e.pauseDeliveryPolls(); err != nil {
-		return nil, err
-	}
 	// A first small burst warms connections and tokens (Sakari's OAuth).
 	if _, err := e.fastRound(ctx, "warm", 200); err != nil {
 		return nil, err
@@ -104,9 +99,9 @@ func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
 		paired = append(paired, loaded[i].tput/base[i].tput)
 	}
 	ratio := median(paired)
-	rep.check("B throughput with A's backlog / without", fmt.Sprintf("%.3f (median of %d round ratios)", ratio, len(paired)), "≥ 0.95", ratio >= 0.95)
+	rep.Check("B throughput with A's backlog / without", fmt.Sprintf("%.3f (median of %d round ratios)", ratio, len(paired)), "≥ 0.95", ratio >= 0.95)
 	mb, ml := median(tput(base)), median(tput(loaded))
-	rep.info("per round (without/with, msg/s)", "%s; medians %.0f vs %.0f msg/s (ratio %.3f)", strings.Join(pairs, ", "), mb, ml, ml/mb)
+	rep.Info("per round (without/with, msg/s)", "%s; medians %.0f vs %.0f msg/s (ratio %.3f)", strings.Join(pairs, ", "), mb, ml, ml/mb)
 	cpuPer := func(rs []fastResult) float64 {
 		var c time.Duration
 		var n int
@@ -120,7 +115,7 @@ func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
 		return float64(c.Microseconds()) / float64(n)
 	}
 	if cb, cl := cpuPer(base), cpuPer(loaded); cb > 0 && cl > 0 {
-		rep.info("CPU per delivered B message (workers + Redis)", "%.0f µs without, %.0f µs with (ratio %.3f)", cb, cl, cl/cb)
+		rep.Info("CPU per delivered B message (workers + Redis)", "%.0f µs without, %.0f µs with (ratio %.3f)", cb, cl, cl/cb)
 	}
 	cmds := func(rs []fastResult) float64 {
 		var c, n int64
@@ -130,8 +125,8 @@ func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
 		}
 		return float64(c) / float64(n)
 	}
-	rep.info("Redis commands per delivered B message", "%.1f without A's backlog, %.1f with", cmds(base), cmds(loaded))
-	rep.info("most frequent (per message, last round with backlog)", "%s", loaded[len(loaded)-1].top)
+	rep.Info("Redis commands per delivered B message", "%.1f without A's backlog, %.1f with", cmds(base), cmds(loaded))
+	rep.Info("most frequent (per message, last round with backlog)", "%s", loaded[len(loaded)-1].top)
 	var bc, be, bn int64
 	var bt time.Duration
 	for _, b := range builds {
@@ -140,15 +135,15 @@ func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
 		bn += int64(b.n)
 		bt += b.took
 	}
-	rep.info("A's first pass (each task books its slot)", "%.0f tasks/s, %.1f Redis commands per task (enqueue: %.1f per message)",
+	rep.Info("A's first pass (each task books its slot)", "%.0f tasks/s, %.1f Redis commands per task (enqueue: %.1f per message)",
 		float64(bn)/bt.Seconds(), float64(bc)/float64(bn), float64(be)/float64(bn))
-	rep.info("A while B idle", "%.2f/s accepted over %s; at most %d tasks active at once (sampled)", steady.rate, steadyFor, steady.maxActive)
+	rep.Info("A while B idle", "%.2f/s accepted over %s; at most %d tasks active at once (sampled)", steady.rate, steadyFor, steady.maxActive)
 	perMsg := 1 + steady.snoozesPerGrant
-	rep.check("re-schedules per A message", fmt.Sprintf("%.2f (1 booking + %.2f per delivered while due)", perMsg, steady.snoozesPerGrant), "≤ 2", perMsg <= 2)
+	rep.Check("re-schedules per A message", fmt.Sprintf("%.2f (1 booking + %.2f per delivered while due)", perMsg, steady.snoozesPerGrant), "≤ 2", perMsg <= 2)
 	if st, err := e.guard.Status(ctx, "keccel"); err == nil {
-		rep.info("A throttle counters (all rounds)", "granted %d, booked %d, claimed %d, snoozed %d", st.Granted, st.Booked, st.Claimed, st.Snoozed)
+		rep.Info("A throttle counters (all rounds)", "granted %d, booked %d, claimed %d, snoozed %d", st.Granted, st.Booked, st.Claimed, st.Snoozed)
 	}
-	rep.check("asynq failed runs", fmt.Sprint(e.failedTotal(q)), "0", e.failedTotal(q) == 0)
+	rep.Check("asynq failed runs", fmt.Sprint(e.failedTotal(q)), "0", e.failedTotal(q) == 0)
 
 	// Informational: B queued right behind a backlog that has not been
 	// booked yet, so A's first pass is still ahead of B in the queue.
@@ -163,10 +158,10 @@ func runStarvation(ctx context.Context, r *Runner) (*Report, error) {
 		}
 		return time.Duration(median(s) * float64(time.Second))
 	}()
-	rep.info("cold: B behind a fresh, unbooked A backlog", "B done %s after release (baseline %s); A's first pass took %s",
+	rep.Info("cold: B behind a fresh, unbooked A backlog", "B done %s after release (baseline %s); A's first pass took %s",
 		dur(cold.span), dur(baseSpan), dur(cold.firstPass))
-	rep.note("delivery polls are paused and, after each burst, deleted: asynq would move each burst's polls to the queue 30s later, in the middle of another round")
-	rep.note("the cold row is not a target: each queued A message is dequeued once to book its slot, so a backlog enqueued in the same instant as B costs B that first pass (see docs/benchmarks.md)")
+	rep.Note("delivery polls are paused and, after each burst, deleted: asynq would move each burst's polls to the queue 30s later, in the middle of another round")
+	rep.Note("the cold row is not a target: each queued A message is dequeued once to book its slot, so a backlog enqueued in the same instant as B costs B that first pass (see docs/benchmarks.md)")
 	return rep, nil
 }
 
@@ -190,7 +185,7 @@ func (e *env) fastRound(ctx context.Context, prefix string, n int) (fastResult, 
 	}
 	rec := e.hub.Sakari.Recorder()
 	before := rec.AcceptedCount()
-	c0, s0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
+	c0, s0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls")
 	cpu0, cpuOK := e.cpu()
 	if err := e.ins.UnpauseQueue(q); err != nil {
 		return fastResult{}, err
@@ -201,12 +196,12 @@ func (e *env) fastRound(ctx context.Context, prefix string, n int) (fastResult, 
 	}
 	span := time.Since(start)
 	cpu1, cpuOK1 := e.cpu()
-	c1, s1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
+	c1, s1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls")
 	ts := times(rec.Accepted()[before:])
 	if err := e.dropPolls(); err != nil {
 		return fastResult{}, err
 	}
-	res := fastResult{n: n, tput: throughput(ts), span: span, cmds: c1 - c0, top: topCommands(s0, s1, n, 8)}
+	res := fastResult{n: n, tput: throughput(ts), span: span, cmds: c1 - c0, top: topCommands(s0, s1, n, 8, "%s %.1f")}
 	if cpuOK && cpuOK1 {
 		res.cpu = cpu1 - cpu0
 	}
@@ -253,7 +248,7 @@ func (e *env) buildBacklog(ctx context.Context, prefix string, n int) (buildResu
 		if time.Now().After(deadline) {
 			return buildResult{}, fmt.Errorf("A backlog: %d of %d booked", st.Booked-st0.Booked, n)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return buildResult{}, err
 		}
 	}
@@ -282,7 +277,7 @@ func (e *env) watchSteady(ctx context.Context, d time.Duration) (steadyResult, e
 		if qi, err := e.ins.GetQueueInfo(tasks.QueueTransactional); err == nil {
 			res.maxActive = max(res.maxActive, qi.Active)
 		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 250*time.Millisecond); err != nil {
 			return res, err
 		}
 	}
@@ -368,7 +363,7 @@ func (e *env) coldRound(ctx context.Context, backlog, n int) (coldResult, error)
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("cold round did not finish within %s", deadline.Sub(start))
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return res, err
 		}
 	}

@@ -17,6 +17,18 @@ func times(msgs []sandbox.Accepted) []time.Time {
 	return out
 }
 
+// sentTwice counts the destinations of a per-destination count that got
+// more than one message.
+func sentTwice(perDest map[string]int) int {
+	n := 0
+	for _, c := range perDest {
+		if c > 1 {
+			n++
+		}
+	}
+	return n
+}
+
 // countIn counts the sorted times in [from, to).
 func countIn(ts []time.Time, from, to time.Time) int {
 	lo := sort.Search(len(ts), func(i int) bool { return !ts[i].Before(from) })

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/smsq/smsq/internal/harness"
 )
 
 func at(ms ...int) []time.Time {
@@ -58,7 +60,7 @@ func TestOptionsValidateNamesTheField(t *testing.T) {
 	require.NoError(t, Options{}.Validate())
 	require.ErrorContains(t, Options{Workers: -1}.Validate(), "workers")
 	require.ErrorContains(t, Options{Window: -time.Second}.Validate(), "window")
-	o := Options{Quick: true}.withDefaults()
+	o := Options{RunOptions: harness.RunOptions{Quick: true}}.withDefaults()
 	require.Equal(t, 10*time.Second, o.Window)
 	require.Equal(t, 3, o.Workers)
 }
@@ -67,7 +69,26 @@ func TestRunRefusesUnknownScenario(t *testing.T) {
 	t.Parallel()
 	err := Run(t.Context(), Options{}, []string{"nope"})
 	require.ErrorContains(t, err, `unknown scenario "nope"`)
-	require.ErrorContains(t, Run(t.Context(), Options{}, nil), "name a scenario")
+	require.ErrorIs(t, Run(t.Context(), Options{}, nil), ErrNoScenario)
+}
+
+func TestProcEnvProfilesWorkerZeroAndLetsTheSchedulerSayItStarted(t *testing.T) {
+	t.Parallel()
+	e := &env{environ: []string{"SMSQ_WORKER__HTTP_ADDR=-", "SMSQ_LOG__LEVEL=warn"}}
+	require.Equal(t, e.environ, e.procEnv("w0g0"), "no profiler unless asked")
+	e.pprofAddr = "127.0.0.1:6060"
+	require.ElementsMatch(t, []string{"SMSQ_LOG__LEVEL=warn", "SMSQ_WORKER__HTTP_ADDR=127.0.0.1:6060", "SMSQ_WORKER__PPROF=true"}, e.procEnv("w0g0"))
+	require.Equal(t, e.environ, e.procEnv("w1g0"), "only the first worker serves the profiler")
+	require.Contains(t, e.procEnv("s0"), "SMSQ_LOG__LEVEL=info", "the scheduler logs its start at info")
+	require.NotContains(t, e.procEnv("s0"), "SMSQ_LOG__LEVEL=warn")
+	e.environ = []string{"SMSQ_LOG__LEVEL=debug"}
+	require.Equal(t, []string{"SMSQ_LOG__LEVEL=debug"}, e.procEnv("s0"), "a louder level stays")
+}
+
+func TestSentTwiceCountsDestinationsNotMessages(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 2, sentTwice(map[string]int{"a": 1, "b": 2, "c": 5, "d": 0}))
+	require.Zero(t, sentTwice(nil))
 }
 
 func TestLastWinsKeepsOneEntryPerKey(t *testing.T) {

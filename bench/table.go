@@ -2,11 +2,13 @@ package bench
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/smsq/smsq/internal/harness"
 )
 
 // TableScenarios are the figures of the issue 8 table that the other
@@ -27,16 +29,11 @@ func TableScenarios() []Scenario {
 
 // usedMemory is used_memory from INFO memory, in bytes.
 func (e *env) usedMemory(ctx context.Context) (int64, error) {
-	s, err := e.rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
+	v := harness.InfoField(ctx, e.rdb, "memory", "used_memory")
+	if v == "" {
+		return 0, errors.New("no used_memory in INFO memory")
 	}
-	for _, line := range strings.Split(s, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no used_memory in INFO memory")
+	return strconv.ParseInt(v, 10, 64)
 }
 
 // loadAverage is the 1-minute load average, for the notes: the machine is

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/smsq/smsq/campaign"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/pacing"
 	"github.com/smsq/smsq/sandbox"
 	sbconectaline "github.com/smsq/smsq/sandbox/conectaline"
@@ -60,17 +59,6 @@ func dispatchCSV(numbers []string) []byte {
 	return b.Bytes()
 }
 
-// hubRoot is the sandbox hub's root URL, read back from the sakari base URL
-// newEnv configured (hub.BaseURL(root, "sakari") is root + "/sakari").
-func hubRoot(e *env) (string, error) {
-	for _, kv := range e.environ {
-		if v, ok := strings.CutPrefix(kv, "SMSQ_PROVIDERS__SAKARI__BASE_URL="); ok {
-			return strings.TrimSuffix(v, "/sakari"), nil
-		}
-	}
-	return "", fmt.Errorf("no sakari base URL in the scenario's settings")
-}
-
 // procSplit is the CPU time so far of the workers, redis-server and this
 // process (sandbox, scheduler, sampler).
 type procSplit struct{ workers, redis, self time.Duration }
@@ -78,12 +66,12 @@ type procSplit struct{ workers, redis, self time.Duration }
 func (e *env) cpuSplit() (procSplit, bool) {
 	var s procSplit
 	ok := true
-	for _, w := range e.workers {
-		d, k := procCPU(w.cmd.Process.Pid)
+	for _, p := range e.workerProcs() {
+		d, k := procCPU(p.Pid())
 		s.workers += d
 		ok = ok && k
 	}
-	d, k := procCPU(e.redis.cmd.Process.Pid)
+	d, k := procCPU(e.redis.Proc().Pid())
 	s.redis, ok = d, ok && k
 	d, k = procCPU(os.Getpid())
 	s.self, ok = d, ok && k
@@ -93,15 +81,15 @@ func (e *env) cpuSplit() (procSplit, bool) {
 // runDispatch sends several unpaced Conectaline campaigns at once through
 // the real workers and measures recipients per second from the sandbox's
 // first accept to its last.
-func runDispatch(ctx context.Context, r *Runner) (*Report, error) {
+func runDispatch(ctx context.Context, r *Runner) (*harness.Report, error) {
 	per := 1_000_000 / dispatchCampaigns
 	if r.opts.Quick {
 		per = 200_000 / dispatchCampaigns
 	}
 	n := per * dispatchCampaigns
-	rep := &Report{Scenario: "dispatch", Setup: fmt.Sprintf("%d unpaced conectaline campaigns × %d recipients (%d in all) created through campaign.Store.Create; "+
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d unpaced conectaline campaigns × %d recipients (%d in all) created through campaign.Store.Create; "+
 		"personalised text → push/multiple of 1000 per call; throttle unlimited; %d worker processes × concurrency %d; campaign scheduler in this process",
-		dispatchCampaigns, per, n, r.opts.Workers, r.concurrency())}
+		dispatchCampaigns, per, n, r.opts.Workers, r.concurrency())}}
 
 	// Only per-destination counts: a million kept messages would weigh on
 	// this process, which serves the sandbox.
@@ -110,17 +98,7 @@ func runDispatch(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, err
 	}
 	defer e.close()
-	root, err := hubRoot(e)
-	if err != nil {
-		return nil, err
-	}
-	e.environ = lastWins(append(e.environ,
-		"SMSQ_PROVIDERS__CONECTALINE__ENABLED=true",
-		"SMSQ_PROVIDERS__CONECTALINE__BASE_URL="+hub.BaseURL(root, "conectaline"),
-		"SMSQ_PROVIDERS__CONECTALINE__API_TOKEN="+sbconectaline.DefaultAPIToken,
-		"SMSQ_PROVIDERS__CONECTALINE__CONFIGURATION_NAME="+sbconectaline.DefaultConfigurationName,
-		"SMSQ_PROVIDERS__CONECTALINE__MAX_BATCH=1000",
-	))
+	e.environ = lastWins(append(e.environ, append(conectalineEnv(e.sb.Root), "SMSQ_PROVIDERS__CONECTALINE__MAX_BATCH=1000")...))
 	if err := e.pauseDeliveryPolls(); err != nil {
 		return nil, err
 	}
@@ -158,7 +136,7 @@ func runDispatch(ctx context.Context, r *Runner) (*Report, error) {
 
 	rec := e.hub.Conectaline.Recorder()
 	cpu0, cpuOK0 := e.cpuSplit()
-	cmd0, stats0, usec0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb), commandUsec(ctx, e)
+	cmd0, stats0, usec0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls"), commandStats(ctx, e.rdb, "usec")
 
 	// The campaign scheduler, as a scheduler process would run it: its
 	// first tick enqueues block 0 of every campaign; the handlers chain
@@ -220,22 +198,22 @@ sample:
 		if all || time.Now().After(doneBy) {
 			break
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
 	cpu1, cpuOK1 := e.cpuSplit()
-	cmd1, stats1, usec1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb), commandUsec(ctx, e)
+	cmd1, stats1, usec1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls"), commandStats(ctx, e.rdb, "usec")
 	stopSched()
 	sched.Wait()
 
 	span := last.Sub(first)
 	if waitErr == nil && span > 0 {
 		rate := float64(n) / span.Seconds()
-		rep.check("dispatch rate", fmt.Sprintf("%.0f recipients/s (%d in %s, first → last sandbox accept; load %s)", rate, n, dur(span), loadAverage()),
+		rep.Check("dispatch rate", fmt.Sprintf("%.0f recipients/s (%d in %s, first → last sandbox accept; load %s)", rate, n, dur(span), loadAverage()),
 			"≥ 200,000/s", rate >= 200_000)
 	} else {
-		rep.check("dispatch rate", fmt.Sprint(waitErr), "≥ 200,000/s", false)
+		rep.Check("dispatch rate", fmt.Sprint(waitErr), "≥ 200,000/s", false)
 	}
 
 	// Every recipient's own state byte, and the counters.
@@ -260,8 +238,8 @@ sample:
 			parts = append(parts, fmt.Sprintf("%s %d", s, states[s]))
 		}
 	}
-	rep.check("recipient states (state bytes)", strings.Join(parts, ", "), fmt.Sprintf("submitted %d", n), states[campaign.Submitted] == n)
-	rep.check("campaigns done with counters = recipients", fmt.Sprintf("%d of %d", dispatchCampaigns-notDone, dispatchCampaigns),
+	rep.Check("recipient states (state bytes)", strings.Join(parts, ", "), fmt.Sprintf("submitted %d", n), states[campaign.Submitted] == n)
+	rep.Check("campaigns done with counters = recipients", fmt.Sprintf("%d of %d", dispatchCampaigns-notDone, dispatchCampaigns),
 		"all", notDone == 0)
 
 	per2 := rec.PerDestination()
@@ -276,69 +254,26 @@ sample:
 			dup++
 		}
 	}
-	rep.check("sandbox: each recipient received", fmt.Sprintf("once %d, twice or more %d, never %d (total accepted %d)", once, dup, missing, rec.AcceptedCount()),
+	rep.Check("sandbox: each recipient received", fmt.Sprintf("once %d, twice or more %d, never %d (total accepted %d)", once, dup, missing, rec.AcceptedCount()),
 		"exactly once", once == n && rec.AcceptedCount() == n)
 	calls := e.hub.Conectaline.Calls(sbconectaline.PathMultiple)
-	rep.info("push/multiple calls", "%d (largest %d entries)", calls, e.hub.Conectaline.MaxRecipientsPerCall())
+	rep.Info("push/multiple calls", "%d (largest %d entries)", calls, e.hub.Conectaline.MaxRecipientsPerCall())
 
 	if cpuOK0 && cpuOK1 {
 		us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 		w, rd, self := cpu1.workers-cpu0.workers, cpu1.redis-cpu0.redis, cpu1.self-cpu0.self
-		rep.info("CPU per recipient", "%.2f µs: workers %.2f, redis-server %.2f, this process (sandbox, scheduler) %.2f",
+		rep.Info("CPU per recipient", "%.2f µs: workers %.2f, redis-server %.2f, this process (sandbox, scheduler) %.2f",
 			us(w+rd+self), us(w), us(rd), us(self))
 		if total := us(w + rd + self); total > 0 {
-			rep.info("CPU-bound ceiling (all cores ÷ CPU per recipient)", "%.0f recipients/s on %d cores, were the machine ours",
+			rep.Info("CPU-bound ceiling (all cores ÷ CPU per recipient)", "%.0f recipients/s on %d cores, were the machine ours",
 				float64(runtime.NumCPU())*1e6/total, runtime.NumCPU())
 		}
 	}
 	// Per 1000 recipients (one provider batch): per recipient they round
 	// to nothing.
-	rep.info("Redis commands per 1000 recipients", "%.0f (top: %s)", 1000*float64(cmd1-cmd0)/float64(n), topCommands(stats0, stats1, n/1000, 6))
-	rep.info("Redis command time per recipient", "%s", topUsec(usec0, usec1, n, 5))
-	rep.check("asynq failed runs (bulk queue)", fmt.Sprint(e.failedTotal("bulk")), "0", e.failedTotal("bulk") == 0)
-	rep.note("load average at end: %s (2-core shared machine; Redis, sandbox and workers share it)", loadAverage())
+	rep.Info("Redis commands per 1000 recipients", "%.0f (top: %s)", 1000*float64(cmd1-cmd0)/float64(n), topCommands(stats0, stats1, n/1000, 6, "%s %.1f"))
+	rep.Info("Redis command time per recipient", "%s", topCommands(usec0, usec1, n, 5, "%s %.2f µs"))
+	rep.Check("asynq failed runs (bulk queue)", fmt.Sprint(e.failedTotal("bulk")), "0", e.failedTotal("bulk") == 0)
+	rep.Note("load average at end: %s (2-core shared machine; Redis, sandbox and workers share it)", loadAverage())
 	return rep, nil
-}
-
-// commandUsec is the time Redis spent per command (usec from INFO
-// commandstats); a script's own commands count in it and in EVALSHA.
-func commandUsec(ctx context.Context, e *env) map[string]int64 {
-	out := map[string]int64{}
-	s, err := e.rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(s, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for _, kv := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "usec="); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				out[strings.TrimPrefix(name, "cmdstat_")] = n
-			}
-		}
-	}
-	return out
-}
-
-// topUsec renders the largest per-recipient command times of after − before.
-func topUsec(before, after map[string]int64, n, k int) string {
-	type kv struct {
-		name string
-		us   int64
-	}
-	var d []kv
-	for name, us := range after {
-		if x := us - before[name]; x > 0 {
-			d = append(d, kv{name, x})
-		}
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i].us > d[j].us })
-	var parts []string
-	for i := 0; i < len(d) && i < k; i++ {
-		parts = append(parts, fmt.Sprintf("%s %.2f µs", strings.ToUpper(d[i].name), float64(d[i].us)/float64(n)))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -6,22 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/smsq/smsq/campaign"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/pacing"
-	"github.com/smsq/smsq/sandbox/conectaline"
-	"github.com/smsq/smsq/sandbox/hub"
 )
 
 // The lateness scenario runs small paced campaigns (minutesxblock 1, so
@@ -91,29 +87,25 @@ type latWorld struct {
 	loadEnd   string
 }
 
-func runLateness(ctx context.Context, r *Runner) (*Report, error) {
+func runLateness(ctx context.Context, r *Runner) (*harness.Report, error) {
 	nBlocks := 4
 	if r.opts.Quick {
 		nBlocks = 2
 	}
-	rep := &Report{Scenario: "lateness", Setup: fmt.Sprintf(
+	rep := &harness.Report{Setup: []string{fmt.Sprintf(
 		"two worlds at once, each: private Redis, %d worker processes, Conectaline sandbox (no rate limit); "+
 			"world \"scheduler\" adds a cmd/scheduler process, world \"handler\" has none (one in-process tick claims block 0, "+
 			"then each handler enqueues the next block); per world 6 campaigns of %d blocks × %d recipients, minutesxblock %d: "+
 			"1 from a start_date on a whole minute, 1 from a window opening%s, 4 created ~0.37s apart with start_date past",
-		r.opts.Workers, nBlocks, latBlockSize, latMinutes, map[bool]string{true: "", false: " and across a closed minute"}[r.opts.Quick])}
+		r.opts.Workers, nBlocks, latBlockSize, latMinutes, map[bool]string{true: "", false: " and across a closed minute"}[r.opts.Quick])}}
 
-	if _, err := r.workerBinary(ctx); err != nil {
-		return nil, err
-	}
-	sched, err := r.latSchedulerBinary(ctx)
-	if err != nil {
+	if err := r.build(ctx, "worker", "scheduler"); err != nil {
 		return nil, err
 	}
 	worlds := []*latWorld{{name: "scheduler", scheduler: true}, {name: "handler"}}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range worlds {
-		g.Go(func() error { return r.latenessWorld(gctx, w, sched, nBlocks) })
+		g.Go(func() error { return r.latenessWorld(gctx, w, nBlocks) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -138,18 +130,18 @@ func runLateness(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, errors.New("lateness: no block was measured")
 	}
 	mx := every[len(every)-1]
-	rep.check("block start lateness, max over all blocks", fmt.Sprintf("%s (p50 %s, p99 %s, %d blocks)",
+	rep.Check("block start lateness, max over all blocks", fmt.Sprintf("%s (p50 %s, p99 %s, %d blocks)",
 		dur(mx), dur(latQuantile(every, 0.5)), dur(latQuantile(every, 0.99)), len(every)), "≤ 1s", mx <= time.Second)
 	for _, w := range worlds {
 		ls := lates(func(b latBlock) bool { return b.world == w.name })
-		rep.info("  world "+w.name, "%s (load average %s → %s)", latSpread(ls), w.loadStart, w.loadEnd)
+		rep.Info("  world "+w.name, "%s (load average %s → %s)", latSpread(ls), w.loadStart, w.loadEnd)
 	}
 	for _, kind := range []struct{ name, label string }{{latAligned, "at " + latAligned}, {latWindow, "at " + latWindow}} {
 		ls := lates(func(b latBlock) bool { return b.c.kind == kind.name })
-		rep.info("  blocks "+kind.label, "%s", latSpread(ls))
+		rep.Info("  blocks "+kind.label, "%s", latSpread(ls))
 	}
-	rep.info("  blocks 1+ "+latStaggered, "%s", latSpread(lates(func(b latBlock) bool { return b.c.kind == latStaggered && b.k > 0 })))
-	rep.info("  block 0 due at once (after Create)", "%s", latSpread(lates(func(b latBlock) bool { return b.c.kind == latStaggered && b.k == 0 })))
+	rep.Info("  blocks 1+ "+latStaggered, "%s", latSpread(lates(func(b latBlock) bool { return b.c.kind == latStaggered && b.k > 0 })))
+	rep.Info("  block 0 due at once (after Create)", "%s", latSpread(lates(func(b latBlock) bool { return b.c.kind == latStaggered && b.k == 0 })))
 
 	var drifts []time.Duration
 	for _, b := range all {
@@ -158,9 +150,9 @@ func runLateness(ctx context.Context, r *Runner) (*Report, error) {
 		}
 	}
 	sort.Slice(drifts, func(i, j int) bool { return drifts[i] < drifts[j] })
-	rep.info("handler start kept by the store − pacing start", "%s; the next block is paced from it", latSpread(drifts))
+	rep.Info("handler start kept by the store − pacing start", "%s; the next block is paced from it", latSpread(drifts))
 	if cum := latCumulativeDrift(all); cum >= 0 {
-		rep.info("last block vs the plan from block 0", "%s later at most (drift carried block to block)", dur(cum))
+		rep.Info("last block vs the plan from block 0", "%s later at most (drift carried block to block)", dur(cum))
 	}
 
 	early, unseen, dupes, acc, exp := 0, 0, 0, 0, 0
@@ -175,44 +167,34 @@ func runLateness(ctx context.Context, r *Runner) (*Report, error) {
 		acc += w.accepted
 		exp += w.expected
 	}
-	rep.check("blocks begun before their pacing start", strconv.Itoa(early), "0", early == 0)
-	rep.check("recipients accepted by the sandbox", fmt.Sprintf("%d of %d, %d twice", acc, exp, dupes), "all, once", acc == exp && dupes == 0)
+	rep.Check("blocks begun before their pacing start", strconv.Itoa(early), "0", early == 0)
+	rep.Check("recipients accepted by the sandbox", fmt.Sprintf("%d of %d, %d twice", acc, exp, dupes), "all, once", acc == exp && dupes == 0)
 	if unseen > 0 {
-		rep.note("%d block claims were not read ahead of their start; those blocks are measured against the value read", unseen)
+		rep.Note("%d block claims were not read ahead of their start; those blocks are measured against the value read", unseen)
 	}
-	rep.note("max is judged, not p99: the target is a promise to every block, and with %d blocks the nearest-rank p99 is the max anyway", len(every))
-	rep.note("block 0 of a campaign whose start_date has passed is due at once: measured from Create's return, so it includes the claim (scheduler tick or the bench's own tick)")
-	rep.note("load average at end: %s (2-core shared machine; the two worlds run at the same time)", loadAverage())
+	rep.Note("max is judged, not p99: the target is a promise to every block, and with %d blocks the nearest-rank p99 is the max anyway", len(every))
+	rep.Note("block 0 of a campaign whose start_date has passed is due at once: measured from Create's return, so it includes the claim (scheduler tick or the bench's own tick)")
+	rep.Note("load average at end: %s (2-core shared machine; the two worlds run at the same time)", loadAverage())
 	return rep, nil
 }
 
 // latenessWorld runs one world to its end and fills w.
-func (r *Runner) latenessWorld(ctx context.Context, w *latWorld, schedBin string, nBlocks int) error {
+func (r *Runner) latenessWorld(ctx context.Context, w *latWorld, nBlocks int) error {
 	e, err := r.newEnv(ctx, "lateness-"+w.name, hubOptions())
 	if err != nil {
 		return err
 	}
 	defer e.close()
-	root, err := e.latHubRoot()
-	if err != nil {
-		return err
-	}
-	e.environ = append(e.environ,
-		"SMSQ_PROVIDERS__CONECTALINE__ENABLED=true",
-		"SMSQ_PROVIDERS__CONECTALINE__BASE_URL="+hub.BaseURL(root, "conectaline"),
-		"SMSQ_PROVIDERS__CONECTALINE__API_TOKEN="+conectaline.DefaultAPIToken,
-		"SMSQ_PROVIDERS__CONECTALINE__CONFIGURATION_NAME="+conectaline.DefaultConfigurationName)
+	e.environ = append(e.environ, conectalineEnv(e.sb.Root)...)
 	if err := e.startWorkers(ctx, r.opts.Workers); err != nil {
 		return err
 	}
 	store := campaign.NewStore(e.rdb, campaign.StoreOptions{})
 	var tick func(context.Context) error
 	if w.scheduler {
-		p, err := e.latStartScheduler(ctx, schedBin)
-		if err != nil {
+		if err := e.latStartScheduler(ctx); err != nil {
 			return err
 		}
-		defer p.stop()
 	} else {
 		cl := asynq.NewClient(e.conn)
 		defer cl.Close()
@@ -244,7 +226,7 @@ func (r *Runner) latenessWorld(ctx context.Context, w *latWorld, schedBin string
 	}
 	for i, c := range defs {
 		if c.kind == latStaggered && i > 0 {
-			if err := sleep(ctx, 370*time.Millisecond); err != nil {
+			if err := harness.Sleep(ctx, 370*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -299,9 +281,9 @@ func (r *Runner) latenessWorld(ctx context.Context, w *latWorld, schedBin string
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: campaigns not done by %s (logs in %s)", w.name, deadline.Format("15:04:05"), e.dir)
+			return fmt.Errorf("%s: campaigns not done by %s (logs in %s)", w.name, deadline.Format("15:04:05"), e.ws.Dir)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -326,7 +308,7 @@ func (e *env) dumpBlocks(blocks []latBlock) {
 		fmt.Fprintf(&b, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", x.c.id, x.k, x.sched.Format("15:04:05.000"),
 			x.c.seenAt[x.k].Format("15:04:05.000"), x.first.Format("15:04:05.000"), x.late, drift)
 	}
-	_ = os.WriteFile(filepath.Join(e.dir, "blocks.tsv"), []byte(b.String()), 0o644)
+	_ = os.WriteFile(filepath.Join(e.ws.Dir, "blocks.tsv"), []byte(b.String()), 0o644)
 }
 
 // measure turns the sandbox's accepts and the claims read into blocks.
@@ -449,93 +431,16 @@ func latMaxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// latHubRoot is the sandbox hub's root URL, read back from the Keccel base
-// URL newEnv configured (newEnv keeps no other record of it).
-func (e *env) latHubRoot() (string, error) {
-	suffix := hub.BaseURL("", "keccel")
-	for _, kv := range e.environ {
-		if v, ok := strings.CutPrefix(kv, "SMSQ_PROVIDERS__KECCEL__BASE_URL="); ok && strings.HasSuffix(v, suffix) {
-			return strings.TrimSuffix(v, suffix), nil
-		}
-	}
-	return "", errors.New("lateness: the sandbox hub's address is not in the settings")
-}
-
-// latSchedulerBinary builds cmd/scheduler into the run's directory.
-func (r *Runner) latSchedulerBinary(ctx context.Context) (string, error) {
-	root := r.opts.Root
-	if root == "" {
-		out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-		mod := strings.TrimSpace(string(out))
-		if err != nil || mod == "" || mod == os.DevNull {
-			return "", errors.New("cannot find the smsq module root: run from inside the repository or pass -root")
-		}
-		root = filepath.Dir(mod)
-	}
-	bin := filepath.Join(r.dir, "scheduler")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/scheduler")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/scheduler: %v: %s", err, out)
-	}
-	return bin, nil
-}
-
-// latSchedProc is a cmd/scheduler process.
-type latSchedProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
 // latStartScheduler starts a scheduler process with the workers' settings
-// and waits until it holds the scheduler lease (its first tick).
-func (e *env) latStartScheduler(ctx context.Context, bin string) (*latSchedProc, error) {
-	logPath := filepath.Join(e.dir, "scheduler.log")
-	f, err := os.Create(logPath)
+// and waits until it holds the scheduler lease (its first tick). The
+// fleet stops it with the workers.
+func (e *env) latStartScheduler(ctx context.Context) error {
+	p, err := e.fleet.StartScheduler(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(withoutSMSQ(os.Environ()), e.environ...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start scheduler: %w", err)
-	}
-	p := &latSchedProc{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); f.Close(); close(p.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return p.WaitReady(ctx, 30*time.Second, func() bool {
 		n, err := e.rdb.Exists(ctx, "smsq:scheduler:lease").Result()
-		if err == nil && n == 1 {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("scheduler exited at start: %s", tailFile(logPath, 2000))
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, errors.New("scheduler took no lease within 30s")
-		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
-			p.stop()
-			return nil, err
-		}
-	}
-}
-
-// stop asks the scheduler to stop and kills it after 10s.
-func (p *latSchedProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+		return err == nil && n == 1
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/smsq/smsq/campaign"
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/pacing"
 	"github.com/smsq/smsq/sms"
 )
@@ -38,10 +39,10 @@ func benchCampaign(id string) campaign.Definition {
 
 // runMemory queues single sends with no worker running, then stores a
 // campaign, reading used_memory around each.
-func runMemory(ctx context.Context, r *Runner) (*Report, error) {
+func runMemory(ctx context.Context, r *Runner) (*harness.Report, error) {
 	nMsg, nRcp := 10_000, 100_000
-	rep := &Report{Scenario: "memory", Setup: fmt.Sprintf("no workers; %d single sends queued through tasks.Client.Send (sakari); a %d-recipient campaign through campaign.Store.Create; used_memory deltas",
-		nMsg, nRcp)}
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("no workers; %d single sends queued through tasks.Client.Send (sakari); a %d-recipient campaign through campaign.Store.Create; used_memory deltas",
+		nMsg, nRcp)}}
 	e, err := r.newEnv(ctx, "memory", hubOptions())
 	if err != nil {
 		return nil, err
@@ -60,21 +61,21 @@ func runMemory(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, err
 	}
 	perMsg := float64(after-before) / float64(nMsg)
-	rep.check("per queued single message", fmt.Sprintf("%.0f B", perMsg), "≤ 64 B", perMsg <= 64)
+	rep.Check("per queued single message", fmt.Sprintf("%.0f B", perMsg), "≤ 64 B", perMsg <= 64)
 	// Where it goes: one task's asynq hash and one ledger record.
 	if task, err := e.rdb.MemoryUsage(ctx, "asynq:{"+"transactional"+"}:t:"+reqs[0].ID).Result(); err == nil {
-		rep.info("  asynq task hash (MEMORY USAGE, one task)", "%d B", task)
+		rep.Info("  asynq task hash (MEMORY USAGE, one task)", "%d B", task)
 	}
 	if keys, err := e.rdb.Keys(ctx, "smsq:*"+reqs[0].ID+"*").Result(); err == nil {
 		for _, k := range keys {
 			if n, err := e.rdb.MemoryUsage(ctx, k).Result(); err == nil {
-				rep.info("  "+maskedKey(k, reqs[0].ID)+" (MEMORY USAGE)", "%d B", n)
+				rep.Info("  "+maskedKey(k, reqs[0].ID)+" (MEMORY USAGE)", "%d B", n)
 			}
 		}
 	}
 	if n, err := e.rdb.XLen(ctx, "smsq:events").Result(); err == nil && n > 0 {
 		if b, err := e.rdb.MemoryUsage(ctx, "smsq:events", 0).Result(); err == nil {
-			rep.info("  status-event stream smsq:events (capped at 100,000 entries)", "%.0f B per entry (%d entries)", float64(b)/float64(n), n)
+			rep.Info("  status-event stream smsq:events (capped at 100,000 entries)", "%.0f B per entry (%d entries)", float64(b)/float64(n), n)
 		}
 	}
 	// The floor under any design with one asynq task per message: an
@@ -83,7 +84,7 @@ func runMemory(ctx context.Context, r *Runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.info("asynq's floor: one task with an empty payload", "%.0f B per task (%d enqueued)", floor, nMsg)
+	rep.Info("asynq's floor: one task with an empty payload", "%.0f B per task (%d enqueued)", floor, nMsg)
 
 	csv, err := recipientsCSV(nRcp)
 	if err != nil {
@@ -102,8 +103,8 @@ func runMemory(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, err
 	}
 	perRcp := float64(after-before) / float64(nRcp)
-	rep.check("per campaign recipient", fmt.Sprintf("%.1f B (%d stored)", perRcp, cr.Recipients), "≤ 64 B", perRcp <= 64 && cr.Recipients == nRcp)
-	rep.note("a queued single send is an asynq task (asynq's task hash plus its pending-list entry) plus smsq's ledger record and one status event; asynq's floor alone (a task with no payload) is above 64 B, so the per-message target cannot be met while each message is its own asynq task")
+	rep.Check("per campaign recipient", fmt.Sprintf("%.1f B (%d stored)", perRcp, cr.Recipients), "≤ 64 B", perRcp <= 64 && cr.Recipients == nRcp)
+	rep.Note("a queued single send is an asynq task (asynq's task hash plus its pending-list entry) plus smsq's ledger record and one status event; asynq's floor alone (a task with no payload) is above 64 B, so the per-message target cannot be met while each message is its own asynq task")
 	return rep, nil
 }
 
@@ -135,9 +136,9 @@ func maskedKey(key, id string) string {
 }
 
 // runImport times a 1,000,000-recipient import into a fresh Redis.
-func runImport(ctx context.Context, r *Runner) (*Report, error) {
+func runImport(ctx context.Context, r *Runner) (*harness.Report, error) {
 	n := 1_000_000
-	rep := &Report{Scenario: "import", Setup: fmt.Sprintf("phone-only CSV of %d DRC mobiles (sms.ExampleNumber(\"CD\", i)), campaign.Store.Create into the private Redis, no suppression list", n)}
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("phone-only CSV of %d DRC mobiles (sms.ExampleNumber(\"CD\", i)), campaign.Store.Create into the private Redis, no suppression list", n)}}
 	csv, err := recipientsCSV(n)
 	if err != nil {
 		return nil, err
@@ -162,10 +163,10 @@ func runImport(ctx context.Context, r *Runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.check("1,000,000-recipient import", fmt.Sprintf("%s (%.0f recipients/s, %.1f MB CSV)", dur(took), float64(n)/took.Seconds(), float64(len(csv))/1e6),
+	rep.Check("1,000,000-recipient import", fmt.Sprintf("%s (%.0f recipients/s, %.1f MB CSV)", dur(took), float64(n)/took.Seconds(), float64(len(csv))/1e6),
 		"≤ 10s", took <= 10*time.Second && cr.Recipients == n)
-	rep.info("recipients stored", "%d", cr.Recipients)
-	rep.info("Redis memory", "%.1f B per recipient", float64(after-before)/float64(n))
-	rep.note("load average at end: %s (2-core shared machine)", loadAverage())
+	rep.Info("recipients stored", "%d", cr.Recipients)
+	rep.Info("Redis memory", "%.1f B per recipient", float64(after-before)/float64(n))
+	rep.Note("load average at end: %s (2-core shared machine)", loadAverage())
 	return rep, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/smsq/smsq/internal/harness"
 	"github.com/smsq/smsq/sandbox"
 	"github.com/smsq/smsq/tasks"
 )
@@ -106,14 +107,14 @@ func measureCeiling(ctx context.Context, e *env, n, concurrency int) (ceilingRes
 // ceilingCPU is redis-server's and this process's CPU time so far.
 func ceilingCPU(e *env) (time.Duration, bool) {
 	self, ok1 := procCPU(os.Getpid())
-	rds, ok2 := procCPU(e.redis.cmd.Process.Pid)
+	rds, ok2 := procCPU(e.redis.Proc().Pid())
 	return self + rds, ok1 && ok2
 }
 
-func runCeiling(ctx context.Context, r *Runner) (*Report, error) {
+func runCeiling(ctx context.Context, r *Runner) (*harness.Report, error) {
 	n, c := r.tableTasks(), r.totalConcurrency()
-	rep := &Report{Scenario: "ceiling", Setup: fmt.Sprintf("in-process asynq.Server, concurrency %d (= %d workers × %d), no-op handler, %d tasks queued first by 32 parallel producers",
-		c, r.opts.Workers, r.concurrency(), n)}
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("in-process asynq.Server, concurrency %d (= %d workers × %d), no-op handler, %d tasks queued first by 32 parallel producers",
+		c, r.opts.Workers, r.concurrency(), n)}}
 	e, err := r.newEnv(ctx, "ceiling", hubOptions())
 	if err != nil {
 		return nil, err
@@ -123,19 +124,19 @@ func runCeiling(ctx context.Context, r *Runner) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep.info("asynq no-op ceiling", "%.0f tasks/s (%d in %s, first start → last return)", res.rate, n, dur(res.span))
-	rep.info("CPU per task (redis-server + this process)", "%.0f µs", float64(res.cpu.Microseconds())/float64(n))
-	rep.info("enqueue (asynq.Client, 32 goroutines)", "%.0f tasks/s (%d in %s)", float64(n)/res.enqueue.Seconds(), n, dur(res.enqueue))
-	rep.note("load average at end: %s (2-core shared machine; Redis, producer and server share it)", loadAverage())
+	rep.Info("asynq no-op ceiling", "%.0f tasks/s (%d in %s, first start → last return)", res.rate, n, dur(res.span))
+	rep.Info("CPU per task (redis-server + this process)", "%.0f µs", float64(res.cpu.Microseconds())/float64(n))
+	rep.Info("enqueue (asynq.Client, 32 goroutines)", "%.0f tasks/s (%d in %s)", float64(n)/res.enqueue.Seconds(), n, dur(res.enqueue))
+	rep.Note("load average at end: %s (2-core shared machine; Redis, producer and server share it)", loadAverage())
 	return rep, nil
 }
 
 // runThroughput measures asynq's ceiling and then smsq's single sends on
 // the same Redis in the same run: the ratio is what the target is about.
-func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
+func runThroughput(ctx context.Context, r *Runner) (*harness.Report, error) {
 	n, c := r.tableTasks(), r.totalConcurrency()
-	rep := &Report{Scenario: "throughput", Setup: fmt.Sprintf("%d worker processes × concurrency %d vs in-process no-op asynq.Server at concurrency %d; sakari (unlimited throttle) in the sandbox; %d messages queued before the workers start; delivery polls paused",
-		r.opts.Workers, r.concurrency(), c, n)}
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d worker processes × concurrency %d vs in-process no-op asynq.Server at concurrency %d; sakari (unlimited throttle) in the sandbox; %d messages queued before the workers start; delivery polls paused",
+		r.opts.Workers, r.concurrency(), c, n)}}
 	e, err := r.newEnv(ctx, "throughput", hubOptions())
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
 		return nil, err
 	}
 	cpu0, _ := e.cpu()
-	cmd0, stats0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
+	cmd0, stats0 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls")
 	type profiled struct {
 		path string
 		err  error
@@ -177,7 +178,7 @@ func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
 	}()
 	waitErr := e.waitAccepted(ctx, "sakari", n, 5*time.Minute)
 	cpu1, cpuOK := e.cpu()
-	cmd1, stats1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb)
+	cmd1, stats1 := commandsProcessed(ctx, e.rdb), commandStats(ctx, e.rdb, "calls")
 	ts := times(e.hub.Sakari.Recorder().Accepted())
 	if len(ts) < 2 {
 		return nil, fmt.Errorf("nothing accepted: %v", waitErr)
@@ -193,58 +194,52 @@ func runThroughput(ctx context.Context, r *Runner) (*Report, error) {
 		if sum.sent() == n || time.Since(ledgerDone) > 30*time.Second {
 			break
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
 	span := ts[len(ts)-1].Sub(ts[0])
 	rate := float64(len(ts)) / span.Seconds()
 	ratio := rate / ceil.rate
-	rep.info("asynq no-op ceiling (same Redis, same run)", "%.0f tasks/s (%d in %s)", ceil.rate, n, dur(ceil.span))
-	rep.info("single sends end to end", "%.0f msg/s (%d accepted in %s, first → last sandbox accept)", rate, len(ts), dur(span))
-	rep.check("ratio to ceiling", fmt.Sprintf("%.2f", ratio), "≥ 0.60", ratio >= 0.6 && waitErr == nil)
-	rep.check("ledger", sum.String(), fmt.Sprintf("submitted %d", n), sum.sent() == n)
+	rep.Info("asynq no-op ceiling (same Redis, same run)", "%.0f tasks/s (%d in %s)", ceil.rate, n, dur(ceil.span))
+	rep.Info("single sends end to end", "%.0f msg/s (%d accepted in %s, first → last sandbox accept)", rate, len(ts), dur(span))
+	rep.Check("ratio to ceiling", fmt.Sprintf("%.2f", ratio), "≥ 0.60", ratio >= 0.6 && waitErr == nil)
+	rep.Check("ledger", sum.String(), fmt.Sprintf("submitted %d", n), sum.sent() == n)
 	if cpuOK {
 		perMsg := float64((cpu1 - cpu0).Microseconds()) / float64(n)
-		rep.info("CPU per message (workers + redis-server; sandbox excluded)", "%.0f µs, vs %.0f µs per no-op task: CPU ratio %.2f",
+		rep.Info("CPU per message (workers + redis-server; sandbox excluded)", "%.0f µs, vs %.0f µs per no-op task: CPU ratio %.2f",
 			perMsg, float64(ceil.cpu.Microseconds())/float64(n), float64(ceil.cpu.Microseconds())/float64(n)/perMsg)
 	}
-	rep.info("Redis commands per message while sending", "%.1f (top: %s)", float64(cmd1-cmd0)/float64(n), topCommands(stats0, stats1, n, 5))
-	rep.info("producer enqueue (tasks.Client.Send, 8 goroutines)", "%.0f msg/s (%d in %s)", float64(n)/enq.Seconds(), n, dur(enq))
-	rep.check("asynq failed runs", fmt.Sprint(e.failedTotal(tasks.QueueTransactional)), "0", e.failedTotal(tasks.QueueTransactional) == 0)
+	rep.Info("Redis commands per message while sending", "%.1f (top: %s)", float64(cmd1-cmd0)/float64(n), topCommands(stats0, stats1, n, 5, "%s %.1f"))
+	rep.Info("producer enqueue (tasks.Client.Send, 8 goroutines)", "%.0f msg/s (%d in %s)", float64(n)/enq.Seconds(), n, dur(enq))
+	rep.Check("asynq failed runs", fmt.Sprint(e.failedTotal(tasks.QueueTransactional)), "0", e.failedTotal(tasks.QueueTransactional) == 0)
 	if waitErr != nil {
-		rep.check("all accepted", waitErr.Error(), "all", false)
+		rep.Check("all accepted", waitErr.Error(), "all", false)
 	}
 	if p := <-prof; p.err != nil {
-		rep.note("CPU profile of worker 0 failed: %v", p.err)
+		rep.Note("CPU profile of worker 0 failed: %v", p.err)
 	} else if p.path != "" {
-		rep.note("CPU profile of worker 0: %s (go tool pprof -top %s)", p.path, p.path)
+		rep.Note("CPU profile of worker 0: %s (go tool pprof -top %s)", p.path, p.path)
 	}
-	rep.note("load average at end: %s (2-core shared machine; Redis, sandbox, producer and workers share it)", loadAverage())
+	rep.Note("load average at end: %s (2-core shared machine; Redis, sandbox, producer and workers share it)", loadAverage())
 	return rep, nil
 }
 
 // runLatency keeps a bulk background load going and measures transactional
 // sends from the producer's call to the sandbox's acceptance.
-func runLatency(ctx context.Context, r *Runner) (*Report, error) {
+func runLatency(ctx context.Context, r *Runner) (*harness.Report, error) {
 	const bgRate, fgRate = 200, 20
 	window := 30 * time.Second
 	if r.opts.Quick {
 		window = 10 * time.Second
 	}
-	rep := &Report{Scenario: "latency", Setup: fmt.Sprintf("%d worker processes × concurrency %d; sakari unlimited; background %d/s bulk + measured %d/s transactional for %s; latency = sandbox accept − time before tasks.Client.Send",
-		r.opts.Workers, r.concurrency(), bgRate, fgRate, window)}
-	e, err := r.newEnv(ctx, "latency", hubOptions())
+	rep := &harness.Report{Setup: []string{fmt.Sprintf("%d worker processes × concurrency %d; sakari unlimited; background %d/s bulk + measured %d/s transactional for %s; latency = sandbox accept − time before tasks.Client.Send",
+		r.opts.Workers, r.concurrency(), bgRate, fgRate, window)}}
+	e, err := r.sendingEnv(ctx, "latency")
 	if err != nil {
 		return nil, err
 	}
 	defer e.close()
-	if err := e.startWorkers(ctx, r.opts.Workers); err != nil {
-		return nil, err
-	}
-	if err := e.pauseDeliveryPolls(); err != nil {
-		return nil, err
-	}
 	// Warm up first: each worker fetches its OAuth token and opens its
 	// connections on the first sends, which is start-up, not latency.
 	warm := messages("sakari", "warm", 100)
@@ -315,14 +310,14 @@ func runLatency(ctx context.Context, r *Runner) (*Report, error) {
 		lat = append(lat, float64(a.At.Sub(sent[i]))/float64(time.Millisecond))
 	}
 	p50, p99, pmax := quantile(lat, 0.50), quantile(lat, 0.99), quantile(lat, 1)
-	rep.info("p50", "%.1f ms", p50)
-	rep.check("p99", fmt.Sprintf("%.1f ms (max %.1f ms, %d measured)", p99, pmax, len(lat)), "≤ 200 ms", p99 <= 200 && len(lat) > 0)
-	rep.check("measured sends accepted", fmt.Sprintf("%d of %d", len(lat), nfg), "all", missing == 0)
+	rep.Info("p50", "%.1f ms", p50)
+	rep.Check("p99", fmt.Sprintf("%.1f ms (max %.1f ms, %d measured)", p99, pmax, len(lat)), "≤ 200 ms", p99 <= 200 && len(lat) > 0)
+	rep.Check("measured sends accepted", fmt.Sprintf("%d of %d", len(lat), nfg), "all", missing == 0)
 	if waitErr != nil {
-		rep.check("all accepted", waitErr.Error(), "all", false)
+		rep.Check("all accepted", waitErr.Error(), "all", false)
 	}
-	rep.info("warm-up before the window", "%d sends, not measured", len(warm))
-	rep.note("load average at end: %s (2-core shared machine)", loadAverage())
+	rep.Info("warm-up before the window", "%d sends, not measured", len(warm))
+	rep.Note("load average at end: %s (2-core shared machine)", loadAverage())
 	return rep, nil
 }
 

@@ -51,6 +51,10 @@ type Workspace struct {
 
 	o    RunOptions
 	temp bool
+	// bin is where the built commands are ("": Dir/bin); sub is set on a
+	// workspace made by Sub.
+	bin string
+	sub bool
 }
 
 // NewWorkspace makes o.Dir, or a temporary directory named after the run
@@ -69,9 +73,28 @@ func NewWorkspace(name string, o RunOptions) (*Workspace, error) {
 	return w, nil
 }
 
+// Sub makes a new directory inside w for one part of a run (its own Redis
+// data and process logs: a scenario of a run that has several), named
+// name plus a random suffix so parts may share a name. The sub-workspace
+// shares w's options, binaries (Build and Bin act on w's bin/) and clock.
+func (w *Workspace) Sub(name string) (*Workspace, error) {
+	d, err := os.MkdirTemp(w.Dir, name+"-")
+	if err != nil {
+		return nil, err
+	}
+	return &Workspace{Dir: d, Start: w.Start, LoadAtStart: LoadAvg(), o: w.o, temp: w.temp, bin: w.binDir(), sub: true}, nil
+}
+
 // Close removes a temporary directory, unless KeepLogs; a directory that
-// stays is named on Out.
+// stays is named on Out. A sub-workspace's Close says nothing: its
+// parent's names the directory kept.
 func (w *Workspace) Close() {
+	if w.sub {
+		if w.temp && !w.o.KeepLogs {
+			_ = os.RemoveAll(w.Dir)
+		}
+		return
+	}
 	if !w.temp || w.o.KeepLogs {
 		fmt.Fprintf(w.o.Output(), "logs and data kept in %s\n", w.Dir)
 		return
@@ -81,11 +104,18 @@ func (w *Workspace) Close() {
 
 // Build compiles cmd/<name> for each name into the workspace's bin/.
 func (w *Workspace) Build(ctx context.Context, names ...string) error {
-	return Build(ctx, w.o.Root, filepath.Join(w.Dir, "bin"), names...)
+	return Build(ctx, w.o.Root, w.binDir(), names...)
 }
 
 // Bin is the path of the built command name.
-func (w *Workspace) Bin(name string) string { return filepath.Join(w.Dir, "bin", name) }
+func (w *Workspace) Bin(name string) string { return filepath.Join(w.binDir(), name) }
+
+func (w *Workspace) binDir() string {
+	if w.bin != "" {
+		return w.bin
+	}
+	return filepath.Join(w.Dir, "bin")
+}
 
 // Logf prints a progress line stamped with the time since Start.
 func (w *Workspace) Logf(format string, args ...any) {
