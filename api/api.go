@@ -10,7 +10,11 @@
 //	POST /v1/campaigns/{id}/pause       (also resume, cancel)
 //
 // Every /v1 request needs an API key: "Authorization: Bearer <key>" or
-// "X-API-Key: <key>". Errors are JSON: {"error": "...", "fields":
+// "X-API-Key: <key>". What a key creates is its own: another ordinary key
+// gets 404 for it, as for an id that does not exist, and 409 when it
+// sends a message with its id. Records made without a key (the CLI, Go
+// producers) are seen by admin keys only; admin keys see everything.
+// Errors are JSON: {"error": "...", "fields":
 // [{"field", "reason"}]}, with "index" on the fields of a batch item.
 package api
 
@@ -49,13 +53,23 @@ type Campaigns interface {
 
 // Key is one producer's credential.
 type Key struct {
-	// Name identifies the producer in logs.
+	// Name identifies the producer in logs and owns what the key creates
+	// (recorded on its messages and campaigns). Required, unique.
 	Name string
 	// Key is the secret it sends.
 	Key string
 	// CallbackURL is put on the producer's messages that name none, so
 	// their status events reach it. Default "": none.
 	CallbackURL string
+	// Admin lets the key read and control every message and campaign,
+	// whoever created it. Default false: only the key's own.
+	Admin bool
+}
+
+// sees reports whether k may see a record owned by producer ("": made
+// without an API key).
+func (k Key) sees(producer string) bool {
+	return k.Admin || (producer != "" && producer == k.Name)
 }
 
 // Options configure the API.
@@ -68,6 +82,10 @@ type Options struct {
 	// Campaigns serves the /v1/campaigns routes. Default nil: they answer
 	// 501.
 	Campaigns Campaigns
+	// CampaignOwners records which key created each campaign. Required
+	// with Campaigns (without it the campaign routes answer 501, since no
+	// key could be kept from another's campaigns).
+	CampaignOwners CampaignOwners
 	// CampaignOptions gives the import options for a campaign on a
 	// provider (block size, region, suppression list). Default nil: the
 	// zero options restricted to the producer's providers.

@@ -25,16 +25,19 @@ import (
 )
 
 const (
-	keyA = "key-a-0123456789abcdef"
-	keyB = "key-b-0123456789abcdef"
+	keyA     = "key-a-0123456789abcdef"
+	keyB     = "key-b-0123456789abcdef"
+	keyAdmin = "key-ops-0123456789abcdef"
 )
 
 // bundle is an API on a real Redis, with what a test needs to look behind it.
 type bundle struct {
-	url  string
-	insp *asynq.Inspector
-	led  *ledger.Ledger
-	logs *lockedBuffer
+	url    string
+	insp   *asynq.Inspector
+	led    *ledger.Ledger
+	store  *campaign.Store
+	client *tasks.Client
+	logs   *lockedBuffer
 }
 
 type lockedBuffer struct {
@@ -59,16 +62,18 @@ func setup(t testing.TB, tweak func(*api.Options)) *bundle {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	client := tasks.NewClient(srv.AsynqOpt(), rdb, tasks.Rules{Providers: []string{"keccel", "sakari"}}, ledger.Options{})
-	b := &bundle{insp: asynq.NewInspector(srv.AsynqOpt()), led: client.Ledger(), logs: &lockedBuffer{}}
+	b := &bundle{insp: asynq.NewInspector(srv.AsynqOpt()), led: client.Ledger(), client: client,
+		store: campaign.NewStore(rdb, campaign.StoreOptions{}), logs: &lockedBuffer{}}
 	t.Cleanup(func() { _ = client.Close(); _ = b.insp.Close() })
 	o := api.Options{
 		Producer: client,
 		Keys: []api.Key{{Name: "shop", Key: keyA, CallbackURL: "https://shop.example/sms-events"},
-			{Name: "crm", Key: keyB}},
-		Campaigns: campaign.NewStore(rdb, campaign.StoreOptions{}),
-		MaxBatch:  3,
-		Now:       func() time.Time { return time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC) },
-		Log:       zerolog.New(b.logs),
+			{Name: "crm", Key: keyB}, {Name: "ops", Key: keyAdmin, Admin: true}},
+		Campaigns:      b.store,
+		CampaignOwners: api.NewOwnerStore(rdb, ""),
+		MaxBatch:       3,
+		Now:            func() time.Time { return time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC) },
+		Log:            zerolog.New(b.logs),
 	}
 	if tweak != nil {
 		tweak(&o)

@@ -47,9 +47,43 @@ type CampaignError struct {
 	Report *campaign.Report `json:"report,omitempty"`
 }
 
-func (s *server) postCampaign(w http.ResponseWriter, r *http.Request) {
-	if s.o.Campaigns == nil {
+// campaignsOff answers 501 when the server has no campaign store (or no
+// way to keep keys apart in it).
+func (s *server) campaignsOff(w http.ResponseWriter) bool {
+	if s.o.Campaigns == nil || s.o.CampaignOwners == nil {
 		writeError(w, http.StatusNotImplemented, "campaigns are not available on this server")
+		return true
+	}
+	return false
+}
+
+func campaignNotFound(w http.ResponseWriter, id string) {
+	writeError(w, http.StatusNotFound, "no campaign with id "+id)
+}
+
+// mayUse reports whether the request's key may see campaign id; when it
+// may not (or the owner cannot be read) it has answered.
+func (s *server) mayUse(w http.ResponseWriter, r *http.Request, id string) bool {
+	k := keyOf(r.Context())
+	if k.Admin {
+		return true
+	}
+	owner, err := s.o.CampaignOwners.Owner(r.Context(), id)
+	switch {
+	case err != nil:
+		s.o.Log.Error().Err(err).Msg("could not read a campaign's owner")
+		writeError(w, http.StatusServiceUnavailable, "could not reach the campaign store; try again")
+		return false
+	case !k.sees(owner):
+		// As if it did not exist: ids are not to be probed.
+		campaignNotFound(w, id)
+		return false
+	}
+	return true
+}
+
+func (s *server) postCampaign(w http.ResponseWriter, r *http.Request) {
+	if s.campaignsOff(w) {
 		return
 	}
 	var (
@@ -89,8 +123,40 @@ func (s *server) postCampaign(w http.ResponseWriter, r *http.Request) {
 		o = s.o.CampaignOptions(strings.ToLower(strings.TrimSpace(d.Provider)))
 	}
 	o.PhoneColumn, o.Strict = req.PhoneColumn, req.Strict
+	// The owner is recorded first, so that no campaign made here is ever
+	// without one; a create that fails lets the id go again.
+	if d.ID == "" {
+		d.ID = campaign.NewID(s.o.Now())
+	}
+	k := keyOf(r.Context())
+	claimed, err := s.o.CampaignOwners.Claim(r.Context(), d.ID, k.Name)
+	if err != nil {
+		s.o.Log.Error().Err(err).Msg("could not record a campaign's owner")
+		writeError(w, http.StatusServiceUnavailable, "could not create the campaign; try again")
+		return
+	}
+	if !claimed {
+		owner, err := s.o.CampaignOwners.Owner(r.Context(), d.ID)
+		if err != nil {
+			s.o.Log.Error().Err(err).Msg("could not read a campaign's owner")
+			writeError(w, http.StatusServiceUnavailable, "could not create the campaign; try again")
+			return
+		}
+		if owner != k.Name {
+			writeError(w, http.StatusConflict, "campaign id "+d.ID+" is taken; choose another id",
+				FieldReason{Field: "id", Reason: "taken; choose another id"})
+			return
+		}
+	}
 	rep, err := s.o.Campaigns.Create(r.Context(), d, recipients, o)
 	if err != nil {
+		if claimed {
+			// Also when it exists: then it was made without this key (the
+			// CLI) and stays with no owner.
+			if rerr := s.o.CampaignOwners.Release(context.WithoutCancel(r.Context()), d.ID, k.Name); rerr != nil {
+				s.o.Log.Error().Err(rerr).Str("campaign_id", d.ID).Msg("could not release a campaign id after a failed create")
+			}
+		}
 		s.campaignCreateError(w, rep, err)
 		return
 	}
@@ -235,13 +301,13 @@ func (s *server) campaignCreateError(w http.ResponseWriter, rep campaign.Report,
 }
 
 func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
-	if s.o.Campaigns == nil {
-		writeError(w, http.StatusNotImplemented, "campaigns are not available on this server")
+	id := r.PathValue("id")
+	if s.campaignsOff(w) || !s.mayUse(w, r, id) {
 		return
 	}
-	c, err := s.o.Campaigns.Get(r.Context(), r.PathValue("id"))
+	c, err := s.o.Campaigns.Get(r.Context(), id)
 	if err != nil {
-		s.campaignError(w, err)
+		s.campaignError(w, id, err)
 		return
 	}
 	o, err := c.Outlook(s.o.Now())
@@ -255,8 +321,7 @@ func (s *server) getCampaign(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) campaignAction(w http.ResponseWriter, r *http.Request) {
-	if s.o.Campaigns == nil {
-		writeError(w, http.StatusNotImplemented, "campaigns are not available on this server")
+	if s.campaignsOff(w) {
 		return
 	}
 	ops := map[string]func(context.Context, string) (*campaign.Campaign, error){
@@ -267,18 +332,22 @@ func (s *server) campaignAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such campaign action: use pause, resume or cancel")
 		return
 	}
-	c, err := op(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !s.mayUse(w, r, id) {
+		return
+	}
+	c, err := op(r.Context(), id)
 	if err != nil {
-		s.campaignError(w, err)
+		s.campaignError(w, id, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, CampaignResponse{Campaign: c})
 }
 
-func (s *server) campaignError(w http.ResponseWriter, err error) {
+func (s *server) campaignError(w http.ResponseWriter, id string, err error) {
 	switch {
 	case errors.Is(err, campaign.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
+		campaignNotFound(w, id)
 	case errors.Is(err, campaign.ErrState):
 		writeError(w, http.StatusConflict, err.Error())
 	default:

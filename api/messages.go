@@ -2,10 +2,13 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/smsq/smsq/ledger"
@@ -28,7 +31,8 @@ type ItemResult struct {
 
 // BatchResponse answers a batch: 202 when every message was queued (or
 // already known), 503 when some could not be (resend the batch: the ids
-// make it safe).
+// make it safe), 409 when an id was taken by a message that is not the
+// key's while the batch was queued (the others were queued).
 type BatchResponse struct {
 	Error    string       `json:"error,omitempty"`
 	Messages []ItemResult `json:"messages"`
@@ -72,10 +76,15 @@ func (s *server) postMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		req.ID = key
 	}
-	req = s.withKeyCallback(r, req)
+	req = s.withKey(r, req)
 	acc, err := s.o.Producer.Send(r.Context(), req)
 	if err != nil {
 		s.sendError(w, r, err)
+		return
+	}
+	if !keyOf(r.Context()).sees(acc.Message.Producer) {
+		// Someone else's message: say the id is taken, show nothing of it.
+		writeError(w, http.StatusConflict, idTaken(acc.Message.ID), FieldReason{Field: "id", Reason: idTakenReason})
 		return
 	}
 	if acc.Duplicate {
@@ -84,13 +93,56 @@ func (s *server) postMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, acc)
 }
 
-// withKeyCallback gives a message without a callback URL the one of the
-// API key that sent it.
-func (s *server) withKeyCallback(r *http.Request, req tasks.SendRequest) tasks.SendRequest {
+// withKey makes the API key that sends a message its producer, and gives
+// it the key's callback URL when it names none.
+func (s *server) withKey(r *http.Request, req tasks.SendRequest) tasks.SendRequest {
+	k := keyOf(r.Context())
 	if req.CallbackURL == "" {
-		req.CallbackURL = keyOf(r.Context()).CallbackURL
+		req.CallbackURL = k.CallbackURL
 	}
+	req.Producer = k.Name
 	return req
+}
+
+// idTakenReason answers a message id that belongs to a message the key
+// may not see. It is the same whoever holds the id.
+const idTakenReason = "already taken by a message that is not yours; choose another id"
+
+func idTaken(id string) string { return "message id " + strconv.Quote(id) + " is " + idTakenReason }
+
+// takenIDs finds the messages of a batch whose given id belongs to a
+// message the key may not see: they are refused before anything is queued.
+func (s *server) takenIDs(ctx context.Context, k Key, reqs []tasks.SendRequest) ([]FieldReason, error) {
+	var (
+		mu    sync.Mutex
+		taken []FieldReason
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, s.o.BatchConcurrency)
+	)
+	for i := range reqs {
+		if reqs[i].ID == "" {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			rec, err := s.o.Producer.Status(ctx, reqs[i].ID)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ledger.ErrNotFound):
+			case err != nil:
+				first = cmp.Or(first, err)
+			case !k.sees(rec.Producer):
+				taken = append(taken, FieldReason{Index: &i, Field: fmt.Sprintf("messages[%d].id", i), Reason: idTakenReason})
+			}
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(taken, func(a, b FieldReason) int { return *a.Index - *b.Index })
+	return taken, first
 }
 
 // sendError answers a failed Send: 422 for invalid input, else 503.
@@ -149,7 +201,7 @@ func (s *server) postBatch(w http.ResponseWriter, r *http.Request, probe map[str
 	rules := s.o.Producer.Rules()
 	seen := map[string]int{}
 	for i := range reqs {
-		reqs[i] = s.withKeyCallback(r, reqs[i])
+		reqs[i] = s.withKey(r, reqs[i])
 		norm, err := rules.Normalize(reqs[i])
 		var fe *tasks.FieldError
 		switch {
@@ -170,6 +222,17 @@ func (s *server) postBatch(w http.ResponseWriter, r *http.Request, probe map[str
 	}
 	if len(bad) > 0 {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%d of %d messages are invalid; nothing was queued", len(bad), len(items)), bad...)
+		return
+	}
+	key := keyOf(r.Context())
+	taken, err := s.takenIDs(r.Context(), key, reqs)
+	if err != nil {
+		s.o.Log.Error().Err(err).Str("route", "POST /v1/messages").Msg("could not check a batch's ids")
+		writeError(w, http.StatusServiceUnavailable, "could not check the messages' ids; nothing was queued, try again")
+		return
+	}
+	if len(taken) > 0 {
+		writeError(w, http.StatusConflict, fmt.Sprintf("%d of %d messages have an id that is taken; nothing was queued", len(taken), len(items)), taken...)
 		return
 	}
 	for i := range reqs {
@@ -197,30 +260,39 @@ func (s *server) postBatch(w http.ResponseWriter, r *http.Request, probe map[str
 		}()
 	}
 	wg.Wait()
-	failed, first := 0, ""
-	for _, it := range out {
-		if it.Error != "" {
+	failed, conflicts, first := 0, 0, ""
+	for i, it := range out {
+		switch {
+		case it.Error != "":
 			failed++
 			first = cmp.Or(first, it.Error)
+			out[i].Error = "could not queue; resend with id " + reqs[i].ID
+		case !key.sees(it.Message.Producer):
+			// Taken between the check above and now.
+			conflicts++
+			out[i] = ItemResult{Index: i, Error: idTaken(reqs[i].ID)}
 		}
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		s.o.Log.Error().Str("error", first).Int("failed", failed).Int("messages", len(out)).Msg("could not queue part of a batch")
-		for i := range out {
-			if out[i].Error != "" {
-				out[i].Error = "could not queue; resend with id " + reqs[i].ID
-			}
-		}
 		writeJSON(w, http.StatusServiceUnavailable, BatchResponse{Messages: out,
 			Error: fmt.Sprintf("%d of %d messages could not be queued; resend the batch: the ids make it safe", failed, len(out))})
-		return
+	case conflicts > 0:
+		writeJSON(w, http.StatusConflict, BatchResponse{Messages: out,
+			Error: fmt.Sprintf("%d of %d messages have an id that is taken; the others were queued", conflicts, len(out))})
+	default:
+		writeJSON(w, http.StatusAccepted, BatchResponse{Messages: out})
 	}
-	writeJSON(w, http.StatusAccepted, BatchResponse{Messages: out})
 }
 
 func (s *server) getMessage(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	rec, err := s.o.Producer.Status(r.Context(), id)
+	if err == nil && !keyOf(r.Context()).sees(rec.Producer) {
+		// As if it did not exist: ids are not to be probed.
+		err = ledger.ErrNotFound
+	}
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no message with id "+id)

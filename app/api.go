@@ -61,6 +61,9 @@ func RunAPI(ctx context.Context, cfg config.Config, out io.Writer, o APIOptions)
 	if len(cfg.API.Keys) == 0 {
 		log.Warn().Msg("no api.keys configured: every request will be refused with 401")
 	}
+	if cfg.API.AllowPrivateCallbacks {
+		log.Warn().Msg("api.allow_private_callbacks is on: callback URLs may point at internal addresses (development only)")
+	}
 	srv := &http.Server{
 		Handler:           APIHandler(cfg, conn, client, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -94,7 +97,7 @@ func RunAPI(ctx context.Context, cfg config.Config, out io.Writer, o APIOptions)
 func APIHandler(cfg config.Config, conn *Conn, client *tasks.Client, log zerolog.Logger) http.Handler {
 	keys := make([]api.Key, len(cfg.API.Keys))
 	for i, k := range cfg.API.Keys {
-		keys[i] = api.Key{Name: k.Name, Key: k.Key, CallbackURL: k.CallbackURL}
+		keys[i] = api.Key{Name: k.Name, Key: k.Key, CallbackURL: k.CallbackURL, Admin: k.Admin}
 	}
 	// Block size of an unpaced campaign: the provider's batch size, so one
 	// block is one provider call (as enqueue campaign create does).
@@ -108,9 +111,10 @@ func APIHandler(cfg config.Config, conn *Conn, client *tasks.Client, log zerolog
 	}
 	sup := suppress.New(conn.Redis, "")
 	return api.New(api.Options{
-		Producer:  client,
-		Keys:      keys,
-		Campaigns: campaign.NewStore(conn.Redis, campaign.StoreOptions{}),
+		Producer:       client,
+		Keys:           keys,
+		Campaigns:      campaign.NewStore(conn.Redis, campaign.StoreOptions{}),
+		CampaignOwners: api.NewOwnerStore(conn.Redis, ""),
 		CampaignOptions: func(provider string) campaign.CreateOptions {
 			return campaign.CreateOptions{
 				ImportOptions: campaign.ImportOptions{DefaultRegion: cfg.Send.DefaultRegion, MaxSegments: cfg.Send.MaxSegments, Suppress: sup},

@@ -109,7 +109,8 @@ func Connect(cfg config.Config) (*Conn, error) {
 
 // Rules are the acceptance rules producers apply.
 func Rules(cfg config.Config) tasks.Rules {
-	return tasks.Rules{Providers: cfg.Providers.Names(), MaxSegments: cfg.Send.MaxSegments, DefaultRegion: cfg.Send.DefaultRegion}
+	return tasks.Rules{Providers: cfg.Providers.Names(), MaxSegments: cfg.Send.MaxSegments, DefaultRegion: cfg.Send.DefaultRegion,
+		AllowPrivateCallbacks: cfg.API.AllowPrivateCallbacks}
 }
 
 // LedgerOptions are the ledger settings from cfg.

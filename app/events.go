@@ -16,7 +16,7 @@ import (
 // mux (worker.ServerOptions.Extra): it POSTs signed status callbacks.
 func EventHandlers(cfg config.Config, log zerolog.Logger) map[string]asynq.Handler {
 	n, err := events.NewNotifier(events.NotifierOptions{Secret: cfg.API.SigningSecret, Timeout: cfg.API.CallbackTimeout,
-		Log: log.With().Str("component", "events").Logger()})
+		AllowPrivate: cfg.API.AllowPrivateCallbacks, Log: log.With().Str("component", "events").Logger()})
 	if err != nil {
 		// No signing secret: callbacks are off. A task queued while they
 		// were on is archived with the reason, not retried for nothing.

@@ -25,6 +25,7 @@ import (
 	"github.com/smsq/smsq/providers/kandy"
 	"github.com/smsq/smsq/providers/keccel"
 	"github.com/smsq/smsq/providers/sakari"
+	"github.com/smsq/smsq/tasks"
 	"github.com/smsq/smsq/throttle"
 )
 
@@ -174,6 +175,13 @@ type API struct {
 	// CallbackAttempts is how many times a status callback is tried before
 	// it is archived (and logged). Default 10.
 	CallbackAttempts int `koanf:"callback_attempts"`
+	// AllowPrivateCallbacks lets status callbacks go to loopback, private,
+	// link-local and other non-public addresses, for local development and
+	// tests. Default false: such callback URLs are refused when a message
+	// is accepted (and here, for api.keys[].callback_url), and workers only
+	// connect to public addresses, checked after DNS resolution, without
+	// HTTP(S)_PROXY. Set it for the worker and the API/CLI alike.
+	AllowPrivateCallbacks bool `koanf:"allow_private_callbacks"`
 }
 
 // APIKey is one producer's credential.
@@ -186,6 +194,10 @@ type APIKey struct {
 	// CallbackURL receives status events of this producer's messages that
 	// name no callback_url of their own. Default "": none.
 	CallbackURL string `koanf:"callback_url"`
+	// Admin lets this key read and control every message and campaign,
+	// including those of other keys and those made by the CLI or Go
+	// producers. Default false: the key sees only what it created.
+	Admin bool `koanf:"admin"`
 }
 
 // Embedded configures the built-in demo services used when no Redis is
@@ -513,9 +525,8 @@ func (a API) validate() error {
 			return &FieldError{field + ".key", "the same key is given twice"}
 		}
 		if k.CallbackURL != "" {
-			u, err := url.Parse(k.CallbackURL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return &FieldError{field + ".callback_url", "must be an http(s) URL"}
+			if err := tasks.CheckCallbackURL(k.CallbackURL, a.AllowPrivateCallbacks); err != nil {
+				return &FieldError{field + ".callback_url", err.Error()}
 			}
 		}
 		names[k.Name], keys[k.Key] = true, true

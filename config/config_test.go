@@ -2,6 +2,9 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +78,43 @@ func TestSentinelAndClusterAreAccepted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"127.0.0.1:26379", "127.0.0.1:26380"}, cfg.Redis.Sentinel.Addrs)
 	require.False(t, cfg.Redis.Embedded())
+}
+
+func TestAPIKeyCallbackMustBePublicUnlessAllowed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		yaml string
+		want string
+	}{
+		"loopback":      {"api:\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'http://127.0.0.1:9000/x'}\n", "api.keys[0].callback_url"},
+		"metadata":      {"api:\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'http://169.254.169.254/'}\n", "api.keys[0].callback_url"},
+		"localhost":     {"api:\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'http://localhost/x'}\n", "api.keys[0].callback_url"},
+		"not http":      {"api:\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'ftp://shop.example/'}\n", "api.keys[0].callback_url"},
+		"allowed":       {"api:\n  allow_private_callbacks: true\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'http://127.0.0.1:9000/x'}\n", ""},
+		"admin key":     {"api:\n  keys:\n    - {name: ops, key: ops-key-0123456789ab, admin: true}\n", ""},
+		"public target": {"api:\n  keys:\n    - {name: shop, key: shop-key-0123456789, callback_url: 'https://shop.example/x'}\n", ""},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+		require.NoError(t, os.WriteFile(p, []byte(tc.yaml), 0o600))
+		_, err := config.Load(p, nil)
+		if tc.want == "" {
+			require.NoError(t, err, name)
+			continue
+		}
+		var fe *config.FieldError
+		require.ErrorAs(t, err, &fe, name)
+		require.Equal(t, tc.want, fe.Field, name)
+		require.NotContains(t, err.Error(), "shop-key-0123456789", name)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "public_target.yaml"), nil)
+	require.NoError(t, err)
+	require.False(t, cfg.API.Keys[0].Admin, "keys are not admin by default")
+	require.False(t, cfg.API.AllowPrivateCallbacks, "private callbacks are refused by default")
+	cfg, err = config.Load(filepath.Join(dir, "admin_key.yaml"), nil)
+	require.NoError(t, err)
+	require.True(t, cfg.API.Keys[0].Admin)
+	cfg, err = config.Load(filepath.Join(dir, "allowed.yaml"), nil)
+	require.NoError(t, err)
+	require.True(t, cfg.API.AllowPrivateCallbacks)
 }

@@ -29,6 +29,7 @@ import (
 const (
 	shopKey       = "shop-key-0123456789abcdef"
 	crmKey        = "crm-key-0123456789abcdef"
+	opsKey        = "ops-key-0123456789abcdef"
 	signingSecret = "e2e-signing-secret-0123456789"
 )
 
@@ -91,24 +92,39 @@ type apiBundle struct {
 	serveLog *syncBuffer
 }
 
+// setupAPI serves the API with keys shop (its callback URL on the
+// receiver), crm and ops (admin). The receiver listens on 127.0.0.1, so
+// api.allow_private_callbacks is on.
 func setupAPI(t *testing.T, withWorker bool) *apiBundle {
+	t.Helper()
+	return setupAPIWith(t, withWorker, true)
+}
+
+func setupAPIWith(t *testing.T, withWorker, allowPrivate bool) *apiBundle {
 	t.Helper()
 	b := &apiBundle{bundle: setup(t, sbkeccel.Options{}), receiver: newCallbackReceiver(), serveLog: &syncBuffer{}}
 	rs := httptest.NewServer(b.receiver)
 	t.Cleanup(rs.Close)
 	b.rcvURL = rs.URL
 	path := filepath.Join(t.TempDir(), "smsq.yaml")
+	shopCallback := "      callback_url: " + rs.URL + "/shop\n"
+	if !allowPrivate {
+		shopCallback = "" // a key's private URL would be refused at load
+	}
 	yaml := fmt.Sprintf(`api:
   signing_secret: %s
   max_body_bytes: 2048
   max_batch: 3
+  allow_private_callbacks: %t
   keys:
     - name: shop
       key: %s
-      callback_url: %s/shop
-    - name: crm
+%s    - name: crm
       key: %s
-`, signingSecret, shopKey, rs.URL, crmKey)
+    - name: ops
+      key: %s
+      admin: true
+`, signingSecret, allowPrivate, shopKey, shopCallback, crmKey, opsKey)
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	cfg, err := config.Load(path, b.environ)
 	require.NoError(t, err)
@@ -206,11 +222,11 @@ func TestProducerUsesOnlyHTTP(t *testing.T) {
 	silent := b.call(t, "POST", "/v1/messages", `{"id":"otp-http-3","provider":"keccel","to":"+243812345670","text":"hi"}`, bearer(crmKey)...)
 	require.Equal(t, http.StatusAccepted, silent.code, "%s", silent.body)
 
-	// Status by polling GET.
+	// Status by polling GET, each with the key that sent it.
 	var rec api.MessageResponse
-	for _, id := range []string{"otp-http-1", "otp-http-2", "otp-http-3"} {
+	for id, key := range map[string]string{"otp-http-1": shopKey, "otp-http-2": crmKey, "otp-http-3": crmKey} {
 		require.Eventually(t, func() bool {
-			a := b.call(t, "GET", "/v1/messages/"+id, "", bearer(shopKey)...)
+			a := b.call(t, "GET", "/v1/messages/"+id, "", bearer(key)...)
 			require.Equal(t, http.StatusOK, a.code, "%s", a.body)
 			a.into(t, &rec)
 			return rec.Message.State == ledger.Submitted || rec.Message.State == ledger.Delivered
@@ -221,6 +237,7 @@ func TestProducerUsesOnlyHTTP(t *testing.T) {
 	require.Equal(t, "+243812345678", rec.Message.To)
 	require.Equal(t, b.rcvURL+"/shop", rec.Message.CallbackURL)
 	require.NotEmpty(t, rec.Message.ProviderID)
+	require.Equal(t, "shop", rec.Message.Producer, "the record names its key, though a worker may have written it first")
 
 	// Signed callbacks, each state once, retried past the receiver's 503.
 	for id, path := range map[string]string{"otp-http-1": "/shop", "otp-http-2": "/own?token=t1"} {
@@ -327,7 +344,7 @@ func TestCampaignOverHTTP(t *testing.T) {
 		{"POST", "/v1/campaigns/spring/pause", http.StatusConflict, ""},
 		{"GET", "/v1/campaigns/autumn", http.StatusNotFound, ""},
 	} {
-		a := b.call(t, step.method, step.path, "", bearer(crmKey)...)
+		a := b.call(t, step.method, step.path, "", bearer(shopKey)...)
 		require.Equal(t, step.code, a.code, "%s %s: %s", step.method, step.path, a.body)
 		if step.state != "" {
 			a.into(t, &res)
@@ -346,6 +363,7 @@ func TestAPIConfigMistakesNameTheField(t *testing.T) {
 		"same name twice":  {"api:\n  keys:\n" + key("shop", shopKey) + key("shop", crmKey), "api.keys[1].name"},
 		"same key twice":   {"api:\n  keys:\n" + key("shop", shopKey) + key("crm", shopKey), "api.keys[1].key"},
 		"bad callback":     {"api:\n  keys:\n" + key("shop", shopKey) + "      callback_url: ftp://x\n", "api.keys[0].callback_url"},
+		"private callback": {"api:\n  keys:\n" + key("shop", shopKey) + "      callback_url: http://10.0.0.5/x\n", "api.keys[0].callback_url"},
 		"short secret":     {"api:\n  signing_secret: abc\n", "api.signing_secret"},
 		"huge batch":       {"api:\n  max_batch: 100000\n", "api.max_batch"},
 		"negative body":    {"api:\n  max_body_bytes: -1\n", "api.max_body_bytes"},

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/smsq/smsq/app"
@@ -311,4 +312,29 @@ func (s *syncBuffer) String() string {
 // submitted message may already have been delivered when we look.
 func reached(got, want ledger.State) bool {
 	return got == want || want == ledger.Submitted && got == ledger.Delivered
+}
+
+// A producer that dies between queueing a message and recording it leaves
+// a task with no ledger record. The worker rebuilds the record from the
+// task, owner included, and sends the message once.
+func TestWorkerRebuildsTheRecordOfAProducerThatDied(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sbkeccel.Options{})
+	task, err := tasks.NewSendTask(tasks.SendPayload{ID: "orphan-1", Provider: "keccel", To: "+243812345678",
+		Text: "Your code is 4321", Producer: "shop"})
+	require.NoError(t, err)
+	aq := asynq.NewClientFromRedisClient(b.redis.Client())
+	_, err = aq.Enqueue(task)
+	require.NoError(t, err)
+	_, err = ledger.New(b.redis.Client(), ledger.Options{}).Get(context.Background(), "orphan-1")
+	require.ErrorIs(t, err, ledger.ErrNotFound, "only the task exists")
+
+	b.startWorker(t)
+	rec := b.waitState(t, "orphan-1", ledger.Submitted)
+	require.Equal(t, "shop", rec.Producer, "the owner survives the rebuild")
+	require.Equal(t, "keccel", rec.Provider)
+	require.Equal(t, "+243812345678", rec.To)
+	require.Equal(t, 1, rec.Attempts)
+	require.Equal(t, ledger.SourceWorker, rec.History[0].Source, "the record says who wrote it")
+	require.Equal(t, 1, b.keccel.Recorder().AcceptedCount())
 }

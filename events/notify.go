@@ -26,8 +26,18 @@ type NotifierOptions struct {
 	// Client is set.
 	Timeout time.Duration
 	// Client sends the callbacks. Default: a client with Timeout and its
-	// own transport.
+	// own transport, which dials only public addresses (see AllowPrivate).
+	// A Client given here is used as it is: it makes its own checks.
 	Client *http.Client
+	// AllowPrivate lets callbacks reach loopback, private, link-local and
+	// other non-public addresses, and go through HTTP(S)_PROXY (local
+	// development, tests; api.allow_private_callbacks). Default false: the
+	// address every host name resolves to is checked as it is dialled,
+	// and no proxy is used (through one, smsq could not see where the
+	// receiver's name leads).
+	AllowPrivate bool
+	// Resolver looks up receivers' host names. Default net.DefaultResolver.
+	Resolver Resolver
 	// Now is the clock of the signature timestamp. Default time.Now.
 	Now func() time.Time
 	// Log gets callbacks given up on (and, at debug, every delivery).
@@ -49,13 +59,21 @@ func NewNotifier(o NotifierOptions) (*Notifier, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
 	if o.Client == nil {
+		d := &dialer{resolver: o.Resolver, net: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
 		tr := &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         d.DialContext,
 			TLSHandshakeTimeout: 5 * time.Second,
 			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     90 * time.Second,
+		}
+		if o.AllowPrivate {
+			tr.Proxy = http.ProxyFromEnvironment
+		} else {
+			d.net.Control = refuseNonPublic
 		}
 		o.Client = &http.Client{Timeout: o.Timeout, Transport: tr}
 	}
@@ -91,6 +109,13 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if errors.Is(err, tasks.ErrNonPublicAddress) {
+		// Where a name leads is the receiver's choice: trying again would
+		// only knock at the same internal door.
+		log.Error().Err(err).Int("attempts", retried+1).
+			Msg("status callback refused: its host resolves to a non-public address; the task is archived")
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	if retried >= maxRetry {
 		log.Error().Err(err).Int("attempts", retried+1).
 			Msg("status callback failed for good; the task is archived (re-run it from the monitoring UI)")

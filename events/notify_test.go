@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +77,17 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// fakeResolver answers fixed addresses for host names, as a DNS server
+// under someone else's control might.
+type fakeResolver map[string][]netip.Addr
+
+func (f fakeResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if ips, ok := f[host]; ok {
+		return ips, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
 // notifyBundle runs a Notifier in a real asynq server that retries at once.
 type notifyBundle struct {
 	client *asynq.Client
@@ -118,7 +132,7 @@ func TestNotifierRetriesUntilTheReceiverAccepts(t *testing.T) {
 	rc := &receiver{script: []int{500, 503}}
 	hs := httptest.NewServer(rc)
 	t.Cleanup(hs.Close)
-	b := setupNotifier(t, events.NotifierOptions{})
+	b := setupNotifier(t, events.NotifierOptions{AllowPrivate: true}) // the receiver is on 127.0.0.1
 	ev := b.enqueue(t, hs.URL+"/hooks/sms", 10)
 
 	require.Eventually(t, func() bool {
@@ -144,7 +158,7 @@ func TestNotifierArchivesAndLogsWhenAttemptsRunOut(t *testing.T) {
 	rc := &receiver{script: []int{500, 500, 500, 500}}
 	hs := httptest.NewServer(rc)
 	t.Cleanup(hs.Close)
-	b := setupNotifier(t, events.NotifierOptions{})
+	b := setupNotifier(t, events.NotifierOptions{AllowPrivate: true})
 	ev := b.enqueue(t, hs.URL+"/hooks/sms?token=receiver-secret", 3)
 
 	require.Eventually(t, func() bool {
@@ -172,7 +186,7 @@ func TestNotifierTimesOutASlowReceiver(t *testing.T) {
 		}
 	}))
 	t.Cleanup(func() { close(release); hs.Close() })
-	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Timeout: 50 * time.Millisecond})
+	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Timeout: 50 * time.Millisecond, AllowPrivate: true})
 	require.NoError(t, err)
 	err = n.Deliver(context.Background(), events.Payload{URL: hs.URL + "/x?token=receiver-secret", Event: events.Event{EventID: "1-0", ID: "m"}})
 	require.Error(t, err)
@@ -184,4 +198,78 @@ func TestNotifierNeedsASecret(t *testing.T) {
 	t.Parallel()
 	_, err := events.NewNotifier(events.NotifierOptions{})
 	require.ErrorContains(t, err, "api.signing_secret")
+}
+
+// receiverOnAName serves rc on 127.0.0.1 and returns a URL that names it
+// hooks.example.com, on its port.
+func receiverOnAName(t *testing.T, rc *receiver) (rawURL string) {
+	t.Helper()
+	hs := httptest.NewServer(rc)
+	t.Cleanup(hs.Close)
+	u, err := url.Parse(hs.URL)
+	require.NoError(t, err)
+	return "http://hooks.example.com:" + u.Port() + "/hooks/sms?token=receiver-secret"
+}
+
+var rebound = fakeResolver{"hooks.example.com": {netip.MustParseAddr("127.0.0.1")}}
+
+func TestNotifierRefusesANameThatResolvesToAPrivateAddress(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{}
+	target := receiverOnAName(t, rc)
+	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Resolver: rebound})
+	require.NoError(t, err)
+	err = n.Deliver(context.Background(), events.Payload{URL: target, Event: events.Event{EventID: "1-0", ID: "m"}})
+	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	require.Contains(t, err.Error(), "127.0.0.1")
+	require.Contains(t, err.Error(), "api.allow_private_callbacks")
+	require.NotContains(t, err.Error(), "receiver-secret")
+	require.Empty(t, rc.requests(), "nothing reached the internal address")
+
+	// Every address of the name is judged, and a literal one too.
+	n, err = events.NewNotifier(events.NotifierOptions{Secret: secret, Resolver: fakeResolver{
+		"hooks.example.com": {netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("::1"), netip.MustParseAddr("169.254.169.254")}}})
+	require.NoError(t, err)
+	err = n.Deliver(context.Background(), events.Payload{URL: "http://hooks.example.com/x", Event: events.Event{EventID: "1-0", ID: "m"}})
+	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	for _, ip := range []string{"10.0.0.1", "::1", "169.254.169.254"} {
+		require.Contains(t, err.Error(), ip)
+	}
+	hs := httptest.NewServer(rc)
+	t.Cleanup(hs.Close)
+	err = n.Deliver(context.Background(), events.Payload{URL: hs.URL + "/x", Event: events.Event{EventID: "1-0", ID: "m"}})
+	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	require.Empty(t, rc.requests())
+}
+
+func TestNotifierReachesPrivateAddressesWhenAllowed(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{}
+	target := receiverOnAName(t, rc)
+	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Resolver: rebound, AllowPrivate: true})
+	require.NoError(t, err)
+	require.NoError(t, n.Deliver(context.Background(), events.Payload{URL: target, Event: events.Event{EventID: "1-0", ID: "m"}}))
+	require.Len(t, rc.requests(), 1, "the name was resolved by the given resolver")
+}
+
+func TestNotifierArchivesARefusedCallbackAtOnce(t *testing.T) {
+	t.Parallel()
+	rc := &receiver{}
+	target := receiverOnAName(t, rc)
+	b := setupNotifier(t, events.NotifierOptions{Resolver: rebound})
+	ev := b.enqueue(t, target, 10)
+
+	require.Eventually(t, func() bool {
+		ti, err := b.insp.GetTaskInfo(tasks.QueueEvents, events.TaskID(ev.EventID))
+		return err == nil && ti.State == asynq.TaskStateArchived
+	}, 20*time.Second, 20*time.Millisecond)
+	ti, err := b.insp.GetTaskInfo(tasks.QueueEvents, events.TaskID(ev.EventID))
+	require.NoError(t, err)
+	require.Zero(t, ti.Retried, "a refused address is not tried again")
+	require.Empty(t, rc.requests())
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "non-public address") }, 5*time.Second, 10*time.Millisecond)
+	logs := b.logs.String()
+	require.Contains(t, logs, "127.0.0.1")
+	require.Contains(t, logs, `"message_id":"otp-1"`)
+	require.NotContains(t, logs, "receiver-secret")
 }

@@ -31,6 +31,9 @@ type Record struct {
 	CreatedAt   time.Time    `json:"created_at"`
 	UpdatedAt   time.Time    `json:"updated_at"`
 	History     []Transition `json:"history,omitempty"`
+	// Producer names who sent the message through the HTTP API (its API
+	// key's name), for access checks. Empty for the CLI and Go producers.
+	Producer string `json:"producer,omitempty"`
 }
 
 // Transition is one entry of a record's history.
@@ -106,6 +109,7 @@ const (
 	fErr   = "er"
 	fCamp  = "cp"
 	fCB    = "cb"
+	fProd  = "pr"
 	fCrt   = "c"
 	fUpd   = "u"
 	fHist  = "h"
@@ -119,10 +123,15 @@ func histEntry(s State, at time.Time, src Source, note string) string {
 }
 
 // createScript: KEYS[1] record, KEYS[2] event stream. ARGV: final?,
-// retention-ms, events-maxlen, id, source, then field/value pairs.
+// retention-ms, events-maxlen, id, source, producer, then field/value
+// pairs. An existing record without a producer takes the one given: a
+// worker that rebuilt it from its task's payload could not know it.
 var createScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[6] ~= '' then redis.call('HSETNX', KEYS[1], 'pr', ARGV[6]) end
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[1] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if tonumber(ARGV[3]) > 0 then
   local h = redis.call('HMGET', KEYS[1], 'st', 'p', 'c', 'cb')
@@ -133,7 +142,9 @@ return 1`)
 
 // Create stores rec unless a record with its id exists. It returns the
 // stored record and whether this call created it. rec.State defaults to
-// Queued.
+// Queued. When the record exists without a producer and rec names one, it
+// is recorded on it (the producer that queued a message a worker recorded
+// first); an existing producer is never replaced.
 func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bool, error) {
 	if rec.ID == "" {
 		return Record{}, false, errors.New("ledger: record needs an id")
@@ -150,7 +161,7 @@ func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bo
 	if rec.State == Rejected || rec.State == Failed {
 		note = rec.LastError
 	}
-	args := []any{"0", l.o.Retention.Milliseconds(), l.o.EventsMaxLen, rec.ID, string(src),
+	args := []any{"0", l.o.Retention.Milliseconds(), l.o.EventsMaxLen, rec.ID, string(src), rec.Producer,
 		fState, string(rec.State), fProv, rec.Provider, fTo, rec.To, fAtt, rec.Attempts,
 		fCrt, ms(rec.CreatedAt), fUpd, ms(rec.UpdatedAt),
 		fHist, histEntry(rec.State, now, src, note)}
@@ -158,7 +169,7 @@ func (l *Ledger) Create(ctx context.Context, rec Record, src Source) (Record, bo
 		args[0] = "1"
 	}
 	for _, kv := range [][2]string{{fFrom, rec.From}, {fText, rec.Text}, {fPID, rec.ProviderID},
-		{fErr, rec.LastError}, {fCamp, rec.Campaign}, {fCB, rec.CallbackURL}} {
+		{fErr, rec.LastError}, {fCamp, rec.Campaign}, {fCB, rec.CallbackURL}, {fProd, rec.Producer}} {
 		if kv[1] != "" {
 			args = append(args, kv[0], kv[1])
 		}
@@ -212,7 +223,7 @@ func (l *Ledger) GetIn(ctx context.Context, p redis.Pipeliner, id string) func()
 
 func decode(id string, m map[string]string) Record {
 	r := Record{ID: id, State: State(m[fState]), Provider: m[fProv], To: m[fTo], From: m[fFrom], Text: m[fText],
-		ProviderID: m[fPID], LastError: m[fErr], Campaign: m[fCamp], CallbackURL: m[fCB]}
+		ProviderID: m[fPID], LastError: m[fErr], Campaign: m[fCamp], CallbackURL: m[fCB], Producer: m[fProd]}
 	r.Attempts, _ = strconv.Atoi(m[fAtt])
 	r.Segments, _ = strconv.Atoi(m[fSeg])
 	r.CreatedAt = fromMS(m[fCrt])

@@ -257,3 +257,49 @@ func TestGetInSharesAPipeline(t *testing.T) {
 	_, err = none()
 	require.ErrorIs(t, err, ledger.ErrNotFound)
 }
+
+func TestCreateRecordsTheProducer(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	got, created, err := l.Create(ctx, ledger.Record{ID: "p1", Provider: "keccel", To: "+243812345678", Producer: "shop"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, "shop", got.Producer)
+	read, err := l.Get(ctx, "p1")
+	require.NoError(t, err)
+	require.Equal(t, "shop", read.Producer)
+
+	// A later Create never changes the owner.
+	again, created, err := l.Create(ctx, ledger.Record{ID: "p1", Provider: "keccel", To: "+243812345678", Producer: "crm"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, "shop", again.Producer)
+
+	// Transitions keep it, and answer it.
+	moved, err := l.Transition(ctx, "p1", ledger.Sending, ledger.Update{Source: ledger.SourceWorker, Attempt: true})
+	require.NoError(t, err)
+	require.Equal(t, "shop", moved.Producer)
+
+	// No producer: none stored, none read back.
+	anon, _, err := l.Create(ctx, ledger.Record{ID: "p2", Provider: "keccel", To: "+243812345678"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.Empty(t, anon.Producer)
+}
+
+func TestCreateGivesARecordWithoutProducerTheOneThatQueuedIt(t *testing.T) {
+	t.Parallel()
+	l, _ := setup(t)
+	ctx := context.Background()
+	// A worker got to the task first and rebuilt the record from its payload.
+	_, created, err := l.Create(ctx, ledger.Record{ID: "w1", Provider: "keccel", To: "+243812345678"}, ledger.SourceWorker)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	got, created, err := l.Create(ctx, ledger.Record{ID: "w1", Provider: "keccel", To: "+243812345678", Producer: "shop"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, "shop", got.Producer)
+	require.Len(t, got.History, 1, "the record is otherwise untouched")
+	require.Equal(t, ledger.SourceWorker, got.History[0].Source)
+}

@@ -56,6 +56,9 @@ type SendPayload struct {
 	Bulk           bool      `json:"bulk,omitempty"`
 	CallbackURL    string    `json:"callback_url,omitempty"`
 	SendAt         time.Time `json:"send_at,omitzero"`
+	// Producer is the API key's name for messages sent through the HTTP
+	// API, so that a worker rebuilding the record keeps its owner.
+	Producer string `json:"producer,omitempty"`
 }
 
 // NewSendTask builds the task for p. Its TaskID is the message id, so an

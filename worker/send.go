@@ -110,7 +110,7 @@ func (h *Handlers) HandleSend(ctx context.Context, t *asynq.Task) error {
 			seg = sms.Segments(p.Text).Segments
 		}
 		rec, _, err = h.Ledger.Create(ctx, ledger.Record{ID: p.ID, Provider: p.Provider, To: p.To, From: p.From,
-			Text: p.Text, Segments: seg, CallbackURL: p.CallbackURL}, ledger.SourceWorker)
+			Text: p.Text, Segments: seg, CallbackURL: p.CallbackURL, Producer: p.Producer}, ledger.SourceWorker)
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
