@@ -115,7 +115,9 @@ func Rules(cfg config.Config) tasks.Rules {
 
 // LedgerOptions are the ledger settings from cfg.
 func LedgerOptions(cfg config.Config) ledger.Options {
-	return ledger.Options{Retention: cfg.Send.Retention}
+	// A submitted message stays until its delivery expiry makes it final,
+	// then for the retention; one that is never tracked, as long.
+	return ledger.Options{Retention: cfg.Send.Retention, SubmittedRetention: cfg.Send.Retention + cfg.Delivery.Expiry}
 }
 
 // Secrets returns every credential in cfg, for the log mask.

@@ -139,6 +139,8 @@ type Send struct {
 	RetryBase time.Duration `koanf:"retry_base"`
 	RetryMax  time.Duration `koanf:"retry_max"`
 	// Retention is how long final records stay in the ledger. Default 168h.
+	// A record still "submitted" (a provider without delivery reports) is
+	// kept for retention + delivery.expiry after its submission.
 	Retention time.Duration `koanf:"retention"`
 }
 

@@ -51,6 +51,11 @@ type Options struct {
 	// Retention is how long a record is kept after reaching a final state.
 	// Zero: 7 days.
 	Retention time.Duration
+	// SubmittedRetention is how long a record is kept after it was last
+	// recorded as submitted, should no final state follow (a provider
+	// without delivery reports). It must outlive the delivery expiry,
+	// which makes a tracked message final. Zero: Retention + 72h.
+	SubmittedRetention time.Duration
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
 	// EventsMaxLen caps the status-event stream (Prefix+"events"), which
@@ -80,6 +85,9 @@ func New(rdb redis.UniversalClient, o Options) *Ledger {
 	}
 	if o.Retention <= 0 {
 		o.Retention = 7 * 24 * time.Hour
+	}
+	if o.SubmittedRetention <= 0 {
+		o.SubmittedRetention = o.Retention + 72*time.Hour
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -264,7 +272,7 @@ type Update struct {
 }
 
 // transitionScript: KEYS[1] record, KEYS[2] event stream. ARGV: to,
-// allowed-from (comma list), now-ms, history entry, final?, retention-ms,
+// allowed-from (comma list), now-ms, history entry, ttl-ms (0: none), retention-ms,
 // attempt?, pid, err, id, events-maxlen, source, pid-index prefix.
 //
 // It answers {code, state before, the record's fields after}, so that a
@@ -282,13 +290,13 @@ local h = redis.call('HGET', KEYS[1], 'h') or ''
 redis.call('HSET', KEYS[1], 'st', ARGV[1], 'u', ARGV[3], 'h', h .. ARGV[4])
 if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'at', 1) end
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'er', ARGV[9]) end
-if ARGV[5] == '1' then
-  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+if tonumber(ARGV[5]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
 end
 local prov = redis.call('HGET', KEYS[1], 'p') or ''
 if ARGV[8] ~= '' then
   redis.call('HSET', KEYS[1], 'pid', ARGV[8])
-  redis.call('SET', ARGV[13] .. prov .. ':' .. ARGV[8], ARGV[10], 'PX', ARGV[6])
+  redis.call('SET', ARGV[13] .. prov .. ':' .. ARGV[8], ARGV[10], 'PX', math.max(tonumber(ARGV[5]), tonumber(ARGV[6])))
 end
 if tonumber(ARGV[11]) > 0 then
   local f = redis.call('HMGET', KEYS[1], 'pid', 'cb', 'er')
@@ -305,9 +313,15 @@ func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) 
 		return Record{}, fmt.Errorf("ledger: unknown state %q", to)
 	}
 	now := l.o.Now()
-	final := "0"
-	if to.Final() {
-		final = "1"
+	// A final record is kept for Retention; a submitted one for
+	// SubmittedRetention, so that one whose provider never reports (no
+	// status endpoint, no callback) does not stay in Redis for ever.
+	var ttl time.Duration
+	switch {
+	case to.Final():
+		ttl = l.o.Retention
+	case to == Submitted:
+		ttl = l.o.SubmittedRetention
 	}
 	att := "0"
 	if u.Attempt {
@@ -316,7 +330,7 @@ func (l *Ledger) Transition(ctx context.Context, id string, to State, u Update) 
 	retention := l.o.Retention.Milliseconds()
 	res, err := transitionScript.Run(ctx, l.rdb, []string{l.key(id), EventsKey(l.o.Prefix)},
 		string(to), strings.Join(sourcesOf(to), ","), ms(now), histEntry(to, now, u.Source, u.Note),
-		final, retention, att, u.ProviderID, u.Error, id, l.o.EventsMaxLen, string(u.Source),
+		ttl.Milliseconds(), retention, att, u.ProviderID, u.Error, id, l.o.EventsMaxLen, string(u.Source),
 		l.o.Prefix+"pid:").Slice()
 	if err != nil {
 		return Record{}, fmt.Errorf("ledger: transition %s to %s: %w", id, to, err)

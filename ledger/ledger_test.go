@@ -111,6 +111,43 @@ func TestFinalRecordsExpireAfterRetention(t *testing.T) {
 	require.LessOrEqual(t, ttl, time.Hour)
 }
 
+// A provider without delivery reports leaves its messages "submitted" for
+// good; they must not stay in Redis for ever. A tracked one becomes final
+// (delivered, or expired at the delivery expiry) and then keeps Retention.
+func TestSubmittedRecordsExpireAfterSubmittedRetention(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	l := ledger.New(rdb, ledger.Options{Retention: time.Hour, SubmittedRetention: 4 * time.Hour})
+	ctx := context.Background()
+	_, _, err := l.Create(ctx, ledger.Record{ID: "m4", Provider: "kandy", To: "+14155550100"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	_, err = l.Transition(ctx, "m4", ledger.Sending, ledger.Update{Source: ledger.SourceWorker})
+	require.NoError(t, err)
+	require.Less(t, rdb.PTTL(ctx, "smsq:m:m4").Val(), time.Duration(0), "a message being sent never expires")
+
+	_, err = l.Transition(ctx, "m4", ledger.Submitted, ledger.Update{Source: ledger.SourceWorker, ProviderID: "k-1", Attempt: true})
+	require.NoError(t, err)
+	for _, key := range []string{"smsq:m:m4", "smsq:pid:kandy:k-1"} {
+		ttl := rdb.PTTL(ctx, key).Val()
+		require.Greater(t, ttl, 239*time.Minute, key)
+		require.LessOrEqual(t, ttl, 4*time.Hour, key)
+	}
+
+	_, err = l.Transition(ctx, "m4", ledger.Delivered, ledger.Update{Source: ledger.SourcePoll})
+	require.NoError(t, err)
+	ttl := rdb.PTTL(ctx, "smsq:m:m4").Val()
+	require.Greater(t, ttl, 59*time.Minute)
+	require.LessOrEqual(t, ttl, time.Hour, "final: Retention from now")
+
+	def := ledger.New(rdb, ledger.Options{Retention: time.Hour})
+	_, _, err = def.Create(ctx, ledger.Record{ID: "m5", Provider: "kandy", To: "+14155550100"}, ledger.SourceProducer)
+	require.NoError(t, err)
+	_, err = def.Transition(ctx, "m5", ledger.Submitted, ledger.Update{Source: ledger.SourceWorker})
+	require.NoError(t, err)
+	require.Greater(t, rdb.PTTL(ctx, "smsq:m:m5").Val(), 72*time.Hour+59*time.Minute, "default: Retention + 72h")
+}
+
 func TestTransitionOfUnknownID(t *testing.T) {
 	t.Parallel()
 	l, _ := setup(t)
