@@ -20,12 +20,12 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/smsq/smsq/callbackurl"
 	"github.com/smsq/smsq/providers/conectaline"
 	"github.com/smsq/smsq/providers/kaizala"
 	"github.com/smsq/smsq/providers/kandy"
 	"github.com/smsq/smsq/providers/keccel"
 	"github.com/smsq/smsq/providers/sakari"
-	"github.com/smsq/smsq/tasks"
 	"github.com/smsq/smsq/throttle"
 )
 
@@ -527,7 +527,7 @@ func (a API) validate() error {
 			return &FieldError{field + ".key", "the same key is given twice"}
 		}
 		if k.CallbackURL != "" {
-			if err := tasks.CheckCallbackURL(k.CallbackURL, a.AllowPrivateCallbacks); err != nil {
+			if err := callbackurl.Check(k.CallbackURL, a.AllowPrivateCallbacks); err != nil {
 				return &FieldError{field + ".callback_url", err.Error()}
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/smsq/smsq/tasks"
+	"github.com/smsq/smsq/callbackurl"
 )
 
 // Resolver finds the addresses of a host name; *net.Resolver is one.
@@ -65,10 +65,10 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 func refuseNonPublic(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("dial %s: cannot judge the address: %w", address, tasks.ErrNonPublicAddress)
+		return fmt.Errorf("dial %s: cannot judge the address: %w", address, callbackurl.ErrNonPublic)
 	}
-	if !tasks.PublicAddr(ap.Addr()) {
-		return fmt.Errorf("dial %s refused: %w (api.allow_private_callbacks is off)", ap.Addr(), tasks.ErrNonPublicAddress)
+	if !callbackurl.PublicAddr(ap.Addr()) {
+		return fmt.Errorf("dial %s refused: %w (api.allow_private_callbacks is off)", ap.Addr(), callbackurl.ErrNonPublic)
 	}
 	return nil
 }

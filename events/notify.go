@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
+	"github.com/smsq/smsq/callbackurl"
 	"github.com/smsq/smsq/tasks"
 )
 
@@ -109,7 +110,7 @@ func (n *Notifier) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if errors.Is(err, tasks.ErrNonPublicAddress) {
+	if errors.Is(err, callbackurl.ErrNonPublic) {
 		// Where a name leads is the receiver's choice: trying again would
 		// only knock at the same internal door.
 		log.Error().Err(err).Int("attempts", retried+1).

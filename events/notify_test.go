@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/smsq/smsq/callbackurl"
 	"github.com/smsq/smsq/events"
 	"github.com/smsq/smsq/internal/redistest"
 	"github.com/smsq/smsq/ledger"
@@ -220,7 +221,7 @@ func TestNotifierRefusesANameThatResolvesToAPrivateAddress(t *testing.T) {
 	n, err := events.NewNotifier(events.NotifierOptions{Secret: secret, Resolver: rebound})
 	require.NoError(t, err)
 	err = n.Deliver(context.Background(), events.Payload{URL: target, Event: events.Event{EventID: "1-0", ID: "m"}})
-	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	require.ErrorIs(t, err, callbackurl.ErrNonPublic)
 	require.Contains(t, err.Error(), "127.0.0.1")
 	require.Contains(t, err.Error(), "api.allow_private_callbacks")
 	require.NotContains(t, err.Error(), "receiver-secret")
@@ -231,14 +232,14 @@ func TestNotifierRefusesANameThatResolvesToAPrivateAddress(t *testing.T) {
 		"hooks.example.com": {netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("::1"), netip.MustParseAddr("169.254.169.254")}}})
 	require.NoError(t, err)
 	err = n.Deliver(context.Background(), events.Payload{URL: "http://hooks.example.com/x", Event: events.Event{EventID: "1-0", ID: "m"}})
-	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	require.ErrorIs(t, err, callbackurl.ErrNonPublic)
 	for _, ip := range []string{"10.0.0.1", "::1", "169.254.169.254"} {
 		require.Contains(t, err.Error(), ip)
 	}
 	hs := httptest.NewServer(rc)
 	t.Cleanup(hs.Close)
 	err = n.Deliver(context.Background(), events.Payload{URL: hs.URL + "/x", Event: events.Event{EventID: "1-0", ID: "m"}})
-	require.ErrorIs(t, err, tasks.ErrNonPublicAddress)
+	require.ErrorIs(t, err, callbackurl.ErrNonPublic)
 	require.Empty(t, rc.requests())
 }
 

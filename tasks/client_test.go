@@ -3,12 +3,12 @@ package tasks_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"testing"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/smsq/smsq/callbackurl"
 	"github.com/smsq/smsq/internal/redistest"
 	"github.com/smsq/smsq/ledger"
 	"github.com/smsq/smsq/tasks"
@@ -59,7 +59,7 @@ func TestCallbackURLsMustReachPublicHosts(t *testing.T) {
 		require.ErrorIs(t, err, tasks.ErrInvalid, u)
 		require.Contains(t, fe.Reason, why, u)
 		require.Contains(t, fe.Reason, "api.allow_private_callbacks", u)
-		require.ErrorIs(t, tasks.CheckCallbackURL(u, false), tasks.ErrNonPublicAddress, u)
+		require.ErrorIs(t, callbackurl.Check(u, false), callbackurl.ErrNonPublic, u)
 	}
 	for _, u := range []string{"ftp://hooks.example.com/", "/relative", "https://", "https://user:pw@127.0.0.1/",
 		"http://hooks.example.com@10.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://127.1/", "http://0177.0.0.1/"} {
@@ -80,21 +80,6 @@ func TestAllowPrivateCallbacksAcceptsInternalHosts(t *testing.T) {
 	}
 	_, err := rules.Normalize(msgTo("ftp://127.0.0.1/"))
 	require.Error(t, err, "the switch relaxes the address check, not the scheme")
-}
-
-func TestPublicAddr(t *testing.T) {
-	t.Parallel()
-	for s, want := range map[string]bool{
-		"8.8.8.8": true, "1.1.1.1": true, "2606:4700::1111": true, "100.63.255.255": true, "100.128.0.0": true,
-		"127.0.0.1": false, "10.0.0.1": false, "172.31.255.255": false, "192.168.0.1": false, "169.254.1.1": false,
-		"0.0.0.0": false, "0.1.2.3": false, "100.64.0.1": false, "198.18.0.1": false, "255.255.255.255": false,
-		"240.0.0.1": false, "239.1.1.1": false, "::1": false, "::": false, "fc00::1": false, "fe80::1": false,
-		"fec0::1": false, "ff05::1": false, "::ffff:10.0.0.1": false, "::ffff:8.8.8.8": true,
-		"64:ff9b::808:808": true, "64:ff9b::7f00:1": false, "64:ff9b:1::1": false,
-	} {
-		require.Equal(t, want, tasks.PublicAddr(netip.MustParseAddr(s)), s)
-	}
-	require.False(t, tasks.PublicAddr(netip.Addr{}), "the zero address")
 }
 
 func TestSendRecordsTheProducer(t *testing.T) {
