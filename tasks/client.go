@@ -39,7 +39,7 @@ type SendRequest struct {
 	// Bulk puts the message on the bulk queue, behind transactional traffic.
 	Bulk bool `json:"bulk,omitempty"`
 	// CallbackURL receives this message's status changes. Its host must
-	// be public unless Rules.AllowPrivateCallbacks (see CheckCallbackURL).
+	// be public unless Rules.AllowPrivateCallbacks (see callbackurl.Check).
 	CallbackURL string `json:"callback_url,omitempty"`
 	// Producer names who sends it (the HTTP API puts its key's name here)
 	// and is recorded on the message for access checks. Never read from
