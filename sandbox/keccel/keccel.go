@@ -264,17 +264,8 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 
 // delivery handles GET delivery.asp: the pull delivery report.
 func (s *Server) delivery(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		reject(w, http.StatusMethodNotAllowed, "Method not allowed")
-		return
-	}
-	p, code, why := readParams(r, false)
-	if why != "" {
-		reject(w, code, why)
-		return
-	}
-	if !s.authorised(w, p) {
+	p, ok := s.getRequest(w, r)
+	if !ok {
 		return
 	}
 	id := p.get("messageid", "messageID")
@@ -297,17 +288,7 @@ func (s *Server) delivery(w http.ResponseWriter, r *http.Request) {
 
 // balanceCheck handles GET balance.asp.
 func (s *Server) balanceCheck(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		reject(w, http.StatusMethodNotAllowed, "Method not allowed")
-		return
-	}
-	p, code, why := readParams(r, false)
-	if why != "" {
-		reject(w, code, why)
-		return
-	}
-	if !s.authorised(w, p) {
+	if _, ok := s.getRequest(w, r); !ok {
 		return
 	}
 	s.mu.Lock()
@@ -322,6 +303,23 @@ func (s *Server) balanceCheck(w http.ResponseWriter, r *http.Request) {
 
 // authorised checks the fields delivery.asp and balance.asp share and
 // answers the refusal itself.
+// getRequest checks what every GET endpoint needs (the method, readable
+// parameters, the account token), answering the refusal itself; ok is
+// false when it did.
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) (params, bool) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		reject(w, http.StatusMethodNotAllowed, "Method not allowed")
+		return params{}, false
+	}
+	p, code, why := readParams(r, false)
+	if why != "" {
+		reject(w, code, why)
+		return params{}, false
+	}
+	return p, s.authorised(w, p)
+}
+
 func (s *Server) authorised(w http.ResponseWriter, p params) bool {
 	token, from := p.get("token"), p.get("from")
 	switch {
